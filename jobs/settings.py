@@ -1,0 +1,147 @@
+"""The one settings class: every process reads its environment (and `.env`) through it.
+
+The settings live in `jobs/` because workers need them and `jobs/` never imports `bot/`;
+the web side imports them from here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobs.durations import parse_duration
+from jobs.exceptions import SettingsError
+
+Process = Literal["web", "worker", "cli", "socket"]
+
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Which settings each process cannot start without (DESIGN.md: "required for web/worker").
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "web": ("slack_bot_token", "slack_signing_secret"),
+    "worker": ("slack_bot_token",),
+    "socket": ("slack_bot_token", "slack_app_token"),
+    "cli": (),
+}
+
+
+class Settings(BaseSettings):
+    """Every setting named in DESIGN.md and `.env.example`, read from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    alert_channel: str | None = None
+    redis_url: str = "redis://localhost:6379/0"
+    rollbot_namespace: str = "rollbot"
+    runbook: Path = Path("runbooks/ssot-tool-dispatcher.yaml")
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_api_token: SecretStr | None = None
+    pagerduty_from_email: str | None = None
+    pagerduty_webhook_secret: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    ca_bundle: Path | None = None
+    # Extensions of the contract (documented in README and .env.example).
+    rollbot_lease_seconds: float = Field(default=30.0, gt=0)
+    rollbot_audit_retention: float = 90 * 86400.0
+    log_level: str = "INFO"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") + "/"
+
+    @field_validator("pagerduty_events_url", "pagerduty_api_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("rollbot_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not _NAMESPACE_RE.match(value):
+            raise ValueError("must be 1-64 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("rollbot_audit_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    def secret_values(self) -> list[str]:
+        """Every configured token and secret, for redaction of step output and logs."""
+        secrets = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.pagerduty_routing_key,
+            self.pagerduty_api_token,
+        ]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.pagerduty_webhook_secret is not None:
+            values += [v.strip() for v in self.pagerduty_webhook_secret.get_secret_value().split(",")]
+        return [v for v in values if v]
+
+    def require(self, process: Process) -> None:
+        """Raise `SettingsError` naming the first setting `process` cannot start without."""
+        for name in REQUIRED[process]:
+            if getattr(self, name) is None:
+                raise SettingsError(f"setting {name.upper()} is required for `rollbot {process}`")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    return f"setting {name} is malformed: {first['msg'].removeprefix('Value error, ')}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once. Malformed values raise `SettingsError` naming them."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from error
