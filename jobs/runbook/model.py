@@ -1,0 +1,280 @@
+"""The runbook format (DESIGN.md "Runbook format"), validated with pydantic; unknown keys are errors."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+from jobs.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
+
+
+class StrictModel(BaseModel):
+    """Base of every runbook model: unknown keys are errors, values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+class StepBase(StrictModel):
+    """What every step has: a name for people, a timeout, and whether a failure stops the run."""
+
+    name: str | None = None
+    timeout: Duration | None = None
+    continue_on_failure: bool = False
+
+    @property
+    def title(self) -> str:
+        """The name people see: the step's `name`, else what it runs."""
+        return self.name or self.describe()
+
+    def describe(self) -> str:
+        """What the step does, in one line."""
+        raise NotImplementedError
+
+
+class CommandStep(StepBase):
+    """Runs an argv list in the runbook's repo, never through a shell."""
+
+    run: Annotated[list[str], Field(min_length=1)]
+    env: dict[str, str] = {}
+
+    def describe(self) -> str:
+        """The command line, quoted as a shell would need it."""
+        return shlex.join(self.run)
+
+
+class GitCheckpointStep(StepBase):
+    """Tags HEAD as `<phase checkpoint>-YYYYMMDD[-N]` (UTC) and records it; optionally branches."""
+
+    uses: Literal["git.checkpoint"]
+    branch: str | None = None
+
+    def describe(self) -> str:
+        """Tag (and branch) to be created."""
+        branch = f" and check out branch {self.branch}-YYYYMMDD" if self.branch else ""
+        return f"git tag <checkpoint>-YYYYMMDD{branch}"
+
+
+class GitResetStep(StepBase):
+    """Checks out the main branch and hard-resets it to the phase's recorded checkpoint."""
+
+    uses: Literal["git.reset_to_checkpoint"]
+
+    def describe(self) -> str:
+        """The reset."""
+        return "git checkout <main> && git reset --hard <recorded checkpoint>"
+
+
+class HttpCheckStep(StepBase):
+    """One HTTP request; succeeds on the expected status (any 2xx when unset)."""
+
+    uses: Literal["http.check"]
+    url: str
+    method: Literal["GET", "POST", "HEAD"] = "GET"
+    expect_status: int | None = None
+
+    def describe(self) -> str:
+        """Method and URL."""
+        return f"{self.method} {self.url}"
+
+
+class WaitUntilHealthyStep(StepBase):
+    """Polls a URL (or a runbook health source) until it is healthy, up to `timeout` (default 300 s)."""
+
+    uses: Literal["http.wait_until_healthy"]
+    url: str | None = None
+    source: str | None = None
+    interval: Duration = 10.0
+    timeout: Duration | None = 300.0
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WaitUntilHealthyStep:
+        if (self.url is None) == (self.source is None):
+            raise ValueError("give exactly one of url or source")
+        return self
+
+    def describe(self) -> str:
+        """What is polled."""
+        target = self.url or f"health source {self.source}"
+        return f"wait until {target} is healthy"
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "run" in value:
+            return "run"
+        uses = value.get("uses")
+        return uses if isinstance(uses, str) else None
+    return getattr(value, "uses", "run" if hasattr(value, "run") else None)
+
+
+Step = Annotated[
+    Annotated[CommandStep, Tag("run")]
+    | Annotated[GitCheckpointStep, Tag("git.checkpoint")]
+    | Annotated[GitResetStep, Tag("git.reset_to_checkpoint")]
+    | Annotated[HttpCheckStep, Tag("http.check")]
+    | Annotated[WaitUntilHealthyStep, Tag("http.wait_until_healthy")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message=(
+            "a step needs `run: [argv…]` or `uses:` one of git.checkpoint, git.reset_to_checkpoint, "
+            "http.check, http.wait_until_healthy"
+        ),
+    ),
+]
+
+STEP_KINDS = ("run", "git.checkpoint", "git.reset_to_checkpoint", "http.check", "http.wait_until_healthy")
+
+
+# --- thresholds and health -------------------------------------------------------------
+
+
+class Threshold(StrictModel):
+    """A metric's limits. Fractions ≤ 1; values > 1 are percentages (DESIGN.md)."""
+
+    label: str | None = None
+    field: str | None = None
+    alert_below: float | None = None
+    rollback_below: float | None = None
+    alert_above: float | None = None
+    rollback_above: float | None = None
+    alert_above_baseline: float | None = None
+    rollback_above_baseline: float | None = None
+
+
+class Breach(StrictModel):
+    """What a health breach does: roll back this phase/level automatically or suggest it."""
+
+    phase: str
+    level: str | None = None
+    mode: Literal["auto", "suggest"] = "suggest"
+
+
+class HealthSource(StrictModel):
+    """An HTTP endpoint answering JSON with the metrics below."""
+
+    url: str
+    interval: Duration = 30.0
+    metrics: Annotated[dict[str, Threshold], Field(min_length=1)]
+    failure_limit: Annotated[int, Field(ge=0)] = 0
+    consecutive_error_limit: Annotated[int, Field(ge=0)] = 4
+    cooldown: Duration = 900.0
+    on_breach: Breach | None = None
+
+
+# --- access and people -----------------------------------------------------------------
+
+
+class Role(StrictModel):
+    """Slack user IDs and user-group IDs holding a role."""
+
+    users: list[str] = []
+    groups: list[str] = []
+
+
+class Access(StrictModel):
+    """Who may do what. Unset in the runbook: nobody may roll back."""
+
+    roles: dict[str, Role]
+    default: str = "operator"
+    actions: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> Access:
+        for role in [self.default, *self.actions.values()]:
+            if role not in self.roles:
+                raise ValueError(f"role {role!r} is used but not defined under roles")
+        return self
+
+
+class Contacts(StrictModel):
+    """Escalation contacts from the manual, in the order they are tried."""
+
+    technical: list[str] = []
+    business: list[str] = []
+    customer: list[str] = []
+
+
+class ChecklistItem(StrictModel):
+    """One line of the recovery validation checklist; with `run`, the worker checks it."""
+
+    name: str
+    run: list[str] | None = None
+    timeout: Duration | None = None
+
+
+# --- phases ---------------------------------------------------------------------------
+
+
+class Level(StrictModel):
+    """A rollback level: its steps, its time budget, and how many approvals it needs."""
+
+    title: str | None = None
+    when: str | None = None
+    budget: Duration
+    approvals: Annotated[int, Field(ge=1, le=2)] = 1
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+
+class Phase(StrictModel):
+    """A phase of the remediation, with its pre-flight checks, rollback levels and validation."""
+
+    title: str
+    risk: Literal["minimal", "medium", "high"]
+    scenario: str | None = None
+    analysis_only: bool = False
+    checkpoint: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    preflight: list[Step] = []
+    preflight_budget: Duration = 1800.0
+    levels: dict[Name, Level] = {}
+    validation: list[Step] = []
+    validation_budget: Duration = 1800.0
+    warning_signs: list[str] = []
+    stop_criteria: list[str] = []
+    recovery_actions: list[str] = []
+    monitoring: dict[str, Threshold] = {}
+    rollback_criteria: dict[str, Threshold] = {}
+
+    @property
+    def first_level(self) -> str | None:
+        """The level `/rollback <phase>` means when no level is given."""
+        return next(iter(self.levels), None)
+
+
+class Runbook(StrictModel):
+    """A whole runbook file. `repo` is resolved against the file's folder by the loader."""
+
+    version: Literal[1]
+    service: Name
+    repo: Path
+    main_branch: str = "main"
+    alert_channel: str
+    vars: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    health: dict[Name, HealthSource] = {}
+    access: Access | None = None
+    contacts: Contacts = Contacts()
+    recovery_checklist: list[ChecklistItem] = []
+    recovery_target: Duration = 3600.0
+    post_rollback_actions: list[str] = []
+    phases: Annotated[dict[Name, Phase], Field(min_length=1)]
+
+    def phase(self, name: str) -> Phase:
+        """The phase called `name`; `KeyError` when there is none."""
+        return self.phases[name]
