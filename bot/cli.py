@@ -1,0 +1,201 @@
+"""The `rollbot` command: processes (worker, web) and the break-glass procedures for a terminal."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from redis.exceptions import RedisError
+
+from bot import terminal
+from jobs.enqueue import cli_actor, create_run, enqueue_run
+from jobs.exceptions import RollbotError, SettingsError
+from jobs.factory import get_context, get_redis
+from jobs.lifecycle import cancel_run, sweep_interrupted
+from jobs.plan import manual_checklist_items, render_plan, select, with_checkpoint
+from jobs.redaction import Redactor, configure_logging
+from jobs.runbook.loader import load_runbook
+from jobs.runner import execute_run
+from jobs.settings import Process, Settings, get_settings
+from jobs.worker import run_worker
+
+logger = logging.getLogger(__name__)
+
+
+def _settings(process: Process) -> Settings:
+    settings = get_settings()
+    settings.require(process)
+    return settings
+
+
+def _start(process: Process, log_level: str | None = None) -> Settings:
+    """Read and check settings for `process`, set up redacted logging, and make sure Redis answers."""
+    settings = _settings(process)
+    configure_logging(log_level or settings.log_level, Redactor(settings.secret_values()))
+    try:
+        get_redis().ping()
+    except RedisError as error:
+        raise SettingsError(f"Redis at REDIS_URL={settings.redis_url} does not answer: {error}") from error
+    return settings
+
+
+@click.group()
+def cli() -> None:
+    """rollbot: emergency rollbacks as runbook-as-code, from Slack or from this terminal."""
+
+
+@cli.group()
+def runbook() -> None:
+    """Runbook tools."""
+
+
+@runbook.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def runbook_check(path: Path | None) -> None:
+    """Validate a runbook (default: $RUNBOOK) and print its phases, levels and budgets."""
+
+    path = path or get_settings().runbook
+    click.echo(terminal.runbook_summary(path, load_runbook(path)))
+
+
+def _run_procedure(
+    kind: str, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool
+) -> None:
+
+    settings = _start("cli", log_level="WARNING")
+    ctx = get_context()
+    loaded = load_runbook(settings.runbook)
+    plan = select(loaded, kind, phase, level)  # type: ignore[arg-type]
+    plan = with_checkpoint(plan, ctx.checkpoints.get(loaded.service, plan.phase_name))
+    click.echo(render_plan(plan))
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+        return
+    plan.require_checkpoint()
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Run this {kind} now?", abort=True)
+    actor = cli_actor()
+    if enqueue:
+        record = enqueue_run(ctx, plan, actor)
+        click.echo(
+            f"Queued run {record.run_id} for the workers. `rollbot status {record.run_id}` follows it."
+        )
+        return
+    for other in ctx.runs.active():
+        if other.service == loaded.service and other.status == "queued":
+            click.echo(
+                f"Note: run {other.run_id} is queued for the workers; `rollbot cancel {other.run_id}` "
+                "if it should not run after this one."
+            )
+    record = create_run(ctx, plan, actor)
+    click.echo(f"Run {record.run_id} started by {actor}.")
+    try:
+        final = execute_run(
+            ctx, record.run_id, loaded, on_step=lambda step: terminal.print_step(step, len(plan.steps))
+        )
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
+        sys.exit(130)
+    click.echo(terminal.run_result(final))
+    if final.status != "succeeded":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("phase")
+@click.option("--level", help="Rollback level (default: the phase's first).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
+def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
+    """Roll PHASE back (break-glass: runs here, without Slack or workers, unless --enqueue)."""
+    _run_procedure("rollback", phase, level, dry_run, yes, enqueue)
+
+
+@cli.command()
+@click.argument("phase")
+@click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
+def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool) -> None:
+    """Record PHASE's checkpoint and run its pre-flight safety checks."""
+    _run_procedure("preflight", phase, None, dry_run, yes, enqueue)
+
+
+@cli.command()
+@click.argument("phase", required=False)
+@click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
+def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
+    """Run PHASE's validation steps and the recovery checklist's commands."""
+    _run_procedure("validation", phase, None, dry_run, yes, enqueue)
+    if not dry_run:
+        manual = manual_checklist_items(load_runbook(get_settings().runbook))
+        if manual:
+            click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))
+
+
+@cli.command()
+@click.argument("run_id")
+def cancel(run_id: str) -> None:
+    """Cancel a queued or running run (its step processes are killed)."""
+
+    _start("cli", log_level="WARNING")
+    record = cancel_run(get_context(), run_id, cli_actor())
+    state = "cancelled" if record.status == "cancelled" else "cancel requested; its steps are being stopped"
+    click.echo(f"Run {run_id}: {state}.")
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+def status(run_id: str | None) -> None:
+    """Show one run, or every queued and running run."""
+
+    _start("cli", log_level="WARNING")
+    ctx = get_context()
+    sweep_interrupted(ctx)
+    if run_id:
+        click.echo(terminal.run_details(ctx.runs.get(run_id)))
+        return
+    active = ctx.runs.active()
+    click.echo("\n".join(terminal.run_line(r) for r in active) if active else "No run is queued or running.")
+
+
+@cli.command()
+@click.option("--count", default=10, show_default=True, help="How many runs.")
+def history(count: int) -> None:
+    """The most recent runs, newest first."""
+
+    _start("cli", log_level="WARNING")
+    runs = get_context().runs.recent(count)
+    click.echo("\n".join(terminal.run_line(r) for r in runs) if runs else "No runs yet.")
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker on the rollback, validation and monitor queues (scheduler on)."""
+
+    _start("worker")
+    run_worker(burst=burst)
+
+
+def main() -> None:
+    """Console entry point: every deliberate error is one clear line, exit code 2 (1 for a failed run)."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted: nothing was changed.", err=True)
+        sys.exit(1)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except RollbotError as error:
+        click.echo(f"rollbot: {error.user_message}", err=True)
+        sys.exit(2 if isinstance(error, SettingsError) else 1)
+    except RedisError as error:
+        click.echo(f"rollbot: Redis error: {error}", err=True)
+        sys.exit(2)

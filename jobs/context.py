@@ -1,0 +1,51 @@
+"""What every procedure needs, passed in explicitly: Redis, key names, settings, clock, redactor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+
+from jobs import audit
+from jobs.checkpoints import CheckpointStore
+from jobs.keys import Keys
+from jobs.redaction import Redactor
+from jobs.runs import RunStore, utcnow
+from jobs.settings import Settings
+
+
+@dataclass(frozen=True)
+class Context:
+    """Connections and settings of one process (built by `jobs.factory.get_context`)."""
+
+    redis: Redis
+    keys: Keys
+    settings: Settings
+    redactor: Redactor
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @property
+    def runs(self) -> RunStore:
+        """Run records."""
+        return RunStore(self.redis, self.keys)
+
+    @property
+    def checkpoints(self) -> CheckpointStore:
+        """Recorded checkpoints."""
+        return CheckpointStore(self.redis, self.keys)
+
+    def audit(self, *, actor: str, action: str, result: str, run_id: str | None = None, **args: Any) -> None:
+        """Append an audit entry with this process's retention."""
+        audit.record(
+            self.redis,
+            self.keys,
+            actor=actor,
+            action=action,
+            result=result,
+            run_id=run_id,
+            args=args,
+            retention_seconds=self.settings.rollbot_audit_retention,
+        )

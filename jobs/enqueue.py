@@ -1,0 +1,103 @@
+"""Turning a plan into a queued run: the record first, then the RQ job that executes it."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+
+from jobs.context import Context
+from jobs.exceptions import RollbotError
+from jobs.factory import get_queue
+from jobs.plan import Plan
+from jobs.runs import QUEUE_FOR_KIND, RunRecord, new_run_id
+
+logger = logging.getLogger(__name__)
+
+JOB_TIMEOUT_MARGIN_SECONDS = 300  # RQ's own hard stop, well after the budget ends the run
+JOB_FUNCTIONS = {
+    "rollback": "jobs.tasks.rollback_job",
+    "preflight": "jobs.tasks.preflight_job",
+    "validation": "jobs.tasks.validation_job",
+}
+
+
+class RunInProgressError(RollbotError):
+    """Another run of the same service is queued or running."""
+
+
+def cli_actor() -> str:
+    """`cli:<os user>`, the actor of runs started from a terminal."""
+    return f"cli:{getpass.getuser()}"
+
+
+def create_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
+    """Store a new queued run record for `plan` (job id = run id)."""
+    now = ctx.clock()
+    run_id = new_run_id(plan.kind, now)
+    record = RunRecord(
+        run_id=run_id,
+        kind=plan.kind,
+        service=plan.runbook.service,
+        phase=plan.phase_name,
+        level=plan.level_name,
+        actor=actor,
+        created_at=now,
+        budget=plan.budget,
+        job_id=run_id,
+        checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
+        checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
+    )
+    ctx.runs.create(record)
+    ctx.audit(
+        actor=actor,
+        action=f"{plan.kind}.request",
+        result="queued",
+        run_id=run_id,
+        phase=plan.phase_name,
+        level=plan.level_name,
+    )
+    return record
+
+
+def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
+    """`RunInProgressError` naming the run when the service already has a queued or running one."""
+    busy = [run for run in ctx.runs.active() if run.service == plan.runbook.service]
+    if busy:
+        other = busy[0]
+        what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
+        ctx.audit(
+            actor=actor,
+            action=f"{plan.kind}.request",
+            result="refused",
+            holder=other.run_id,
+            phase=plan.phase_name,
+            level=plan.level_name,
+        )
+        raise RunInProgressError(
+            f"{plan.runbook.service} already has run `{other.run_id}` "
+            f"({what} by {other.actor}, {other.status}). "
+            f"Wait for it, or cancel it with `rollbot cancel {other.run_id}`."
+        )
+
+
+def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
+    """Put the RQ job for a queued record on its queue; a failure to enqueue fails the run loudly."""
+    queue = get_queue(QUEUE_FOR_KIND[record.kind])
+    description = f"{record.kind} {record.phase} {record.level or ''} by {record.actor}".replace("  ", " ")
+    queue.enqueue(
+        JOB_FUNCTIONS[record.kind],
+        record.run_id,
+        job_id=record.job_id,
+        description=description,
+        job_timeout=int(record.budget) + JOB_TIMEOUT_MARGIN_SECONDS,
+        result_ttl=7 * 86400,
+        failure_ttl=30 * 86400,
+    )
+    return record
+
+
+def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
+    """Check the plan can run (checkpoint present, service not busy), record it and enqueue it."""
+    plan.require_checkpoint()
+    refuse_if_busy(ctx, plan, actor)
+    return enqueue_job(ctx, create_run(ctx, plan, actor))

@@ -1,0 +1,57 @@
+"""Names of every Redis key and RQ queue rollbot owns, all under `ROLLBOT_NAMESPACE`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUEUE_NAMES = ("rollback", "validation", "monitor")  # a worker listens in this order
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builder for one namespace."""
+
+    namespace: str
+
+    def queue(self, name: str) -> str:
+        """RQ queue name (RQ stores it as `rq:queue:<this>`)."""
+        return f"{self.namespace}:{name}"
+
+    def run(self, run_id: str) -> str:
+        """The run record (JSON)."""
+        return f"{self.namespace}:run:{run_id}"
+
+    def run_log(self, run_id: str) -> str:
+        """The run's redacted output lines (a capped list)."""
+        return f"{self.namespace}:run:{run_id}:log"
+
+    def run_lease(self, run_id: str) -> str:
+        """Present while the process executing the run is alive (expires on its own otherwise)."""
+        return f"{self.namespace}:run:{run_id}:lease"
+
+    def run_cancel(self, run_id: str) -> str:
+        """Set when someone asked to cancel the run; holds who asked."""
+        return f"{self.namespace}:run:{run_id}:cancel"
+
+    @property
+    def runs(self) -> str:
+        """Sorted set of every run id by creation time."""
+        return f"{self.namespace}:runs"
+
+    @property
+    def active_runs(self) -> str:
+        """Set of run ids that are queued or running."""
+        return f"{self.namespace}:runs:active"
+
+    def service_lock(self, service: str) -> str:
+        """One rollback at a time per service; the value is the holder's run id."""
+        return f"{self.namespace}:lock:service:{service}"
+
+    def checkpoint(self, service: str, phase: str) -> str:
+        """The phase's recorded checkpoint (tag, commit, when, by whom)."""
+        return f"{self.namespace}:checkpoint:{service}:{phase}"
+
+    @property
+    def audit(self) -> str:
+        """The audit stream."""
+        return f"{self.namespace}:audit"

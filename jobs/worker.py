@@ -1,0 +1,60 @@
+"""`rollbot worker`: an RQ worker (with the scheduler) that cleans up after runs it had to kill."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from typing import Any
+
+from rq import Worker
+from rq.job import Job
+from rq.queue import Queue
+
+from jobs.factory import get_context, get_queues
+from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
+
+logger = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 60
+
+
+class RollbotWorker(Worker):
+    """RQ's forking worker, plus: a stopped or killed work horse takes its run's step processes with
+    it, and the run ends `cancelled` (stop command) or `interrupted` (anything else), lock freed.
+    """
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill the current run's step process groups, then the horse (RQ's stop command lands here)."""
+        if job_id := self.get_current_job_id():
+            kill_step_processes(get_context(), job_id)
+        super().kill_horse(sig)
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        """RQ's failure handling, then end the run if the job left it unfinished."""
+        stopped = self._stopped_job_id == job.id
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        if stopped:
+            finalize_abandoned_run(get_context(), job.id, "cancelled", "cancelled on request")
+        else:
+            finalize_abandoned_run(
+                get_context(), job.id, "interrupted", "the work horse died before the run ended"
+            )
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance, plus marking runs whose executing process died `interrupted`."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        sweep_interrupted(get_context())
+
+
+def run_worker(burst: bool = False) -> bool:
+    """Work the rollback, validation and monitor queues (in that order) with the scheduler on."""
+    ctx = get_context()
+    for run_id in sweep_interrupted(ctx):
+        logger.warning("run %s was interrupted: its process is gone", run_id)
+    name = f"{ctx.keys.namespace}-{socket.gethostname()}-{os.getpid()}"
+    worker = RollbotWorker(
+        get_queues(), name=name, connection=ctx.redis, maintenance_interval=MAINTENANCE_INTERVAL_SECONDS
+    )
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=ctx.settings.log_level.upper()))

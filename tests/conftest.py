@@ -1,0 +1,175 @@
+"""Shared fixtures: a unique Redis namespace per test, real git repositories, real RQ workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from jobs import factory
+from jobs.context import Context
+from jobs.redis_values import text
+from jobs.settings import get_settings
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+ROLLBOT = str(Path(sys.executable).with_name("rollbot"))
+TEST_BOT_TOKEN = "xoxb-test-0000-token"
+GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def _clear_caches() -> None:
+    for cached in (get_settings, factory.get_redis, factory.get_keys, factory.get_context):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: Redis) -> Iterator[dict[str, str]]:
+    """A unique ROLLBOT_NAMESPACE (and every key under it, and RQ's for it, removed afterwards)."""
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+    values = {
+        "ROLLBOT_NAMESPACE": namespace,
+        "REDIS_URL": REDIS_URL,
+        "SLACK_BOT_TOKEN": TEST_BOT_TOKEN,
+        "RUNBOOK": str(tmp_path / "runbook.yaml"),
+        "ROLLBOT_LEASE_SECONDS": "3",
+        "LOG_LEVEL": "INFO",
+    }
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    _clear_caches()
+    yield values
+    _clear_caches()
+    run_ids = [text(i) for i in redis_client.zrange(f"{namespace}:runs", 0, -1)]
+    patterns = [f"{namespace}:*", f"rq:*{namespace}*", *(f"rq:*{run_id}*" for run_id in run_ids)]
+    for pattern in patterns:
+        keys = list(redis_client.scan_iter(match=pattern, count=1000))
+        if keys:
+            redis_client.delete(*keys)
+    for worker_set in (b"rq:workers",):
+        for member in redis_client.smembers(worker_set):
+            if namespace.encode() in member:
+                redis_client.srem(worker_set, member)
+
+
+@pytest.fixture
+def ctx(env: dict[str, str]) -> Context:
+    return factory.get_context()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real git repository on `main` with one good commit."""
+    path = tmp_path / "service"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "app.txt").write_text("good\n")
+    git(path, "add", "app.txt")
+    git(path, "commit", "-q", "-m", "good release")
+    return path
+
+
+def commit(repo: Path, message: str, content: str | None = None) -> str:
+    """Commit a change to app.txt on the current branch; returns the new HEAD."""
+    (repo / "app.txt").write_text(content or f"{message}\n")
+    git(repo, "commit", "-q", "-am", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+RUNBOOK_HEAD = """\
+version: 1
+service: {service}
+repo: {repo}
+alert_channel: "#critical-alerts"
+vars: {{project: sandbox}}
+phases:
+"""
+
+PHASE2 = """\
+  phase2:
+    title: Factory Pattern Consolidation
+    risk: medium
+    checkpoint: pre-factory-consolidation
+    preflight:
+      - uses: git.checkpoint
+        branch: factory-consolidation
+      - name: Mission critical tests
+        run: [{python}, -c, "print('tests pass')"]
+    levels:
+      immediate:
+        budget: {budget}
+        steps:
+          - uses: git.reset_to_checkpoint
+{steps}
+    validation:
+      - name: imports work
+        run: [{python}, -c, "print('ok')"]
+"""
+
+
+def write_runbook(
+    path: Path, repo: Path, steps: str = "", budget: str = "30m", service: str = "sandbox"
+) -> Path:
+    """A runbook with phase2 as in the manual (checkpoint, reset) plus extra level `steps` (YAML)."""
+    text = RUNBOOK_HEAD.format(service=service, repo=repo) + PHASE2.format(
+        python=sys.executable, budget=budget, steps=textwrap.indent(textwrap.dedent(steps), " " * 10)
+    )
+    path.write_text(text)
+    return path
+
+
+def run_worker(env: dict[str, str], timeout: float = 90, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`rollbot worker --burst` in its own process, as in production; returns its output."""
+    return subprocess.run(
+        [ROLLBOT, "worker", "--burst"], env={**os.environ, **env, **extra}, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def start_worker(env: dict[str, str], *args: str, **extra: str) -> subprocess.Popen[str]:
+    """A `rollbot worker` running in the background (stopped by the caller)."""
+    return subprocess.Popen(
+        [ROLLBOT, "worker", *args], env={**os.environ, **env, **extra}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30, message: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` (catches hangs only)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

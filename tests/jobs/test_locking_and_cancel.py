@@ -1,0 +1,201 @@
+"""One rollback at a time per service; cancel and crashes never leave a run or the lock behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs.context import Context
+from jobs.enqueue import RunInProgressError, create_run, enqueue_job, enqueue_run
+from jobs.lifecycle import cancel_run
+from jobs.locks import holder
+from jobs.plan import Plan, select, with_checkpoint
+from jobs.runbook.loader import load_runbook
+from jobs.runs import RunRecord
+from tests.conftest import pid_alive, run_worker, start_worker, wait_for, write_runbook
+from tests.jobs.test_rollback_git import preflight
+from tests.jobs.test_time_limits import SPAWNER
+
+
+def rollback_plan(ctx: Context, env: dict[str, str], repo: Path, steps: str) -> Plan:
+    runbook_path = write_runbook(Path(env["RUNBOOK"]), repo, steps=steps)
+    preflight(ctx, runbook_path)
+    plan = select(load_runbook(runbook_path), "rollback", "phase2")
+    return with_checkpoint(plan, ctx.checkpoints.get("sandbox", "phase2"))
+
+
+@pytest.fixture
+def hanging_step(repo: Path) -> tuple[str, Path]:
+    script = repo.parent / "spawner.py"
+    script.write_text(SPAWNER.format())
+    pids = repo.parent / "pids.txt"
+    return f"- name: long deploy\n  run: [{sys.executable}, {script}, {pids}]\n", pids
+
+
+@pytest.fixture
+def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def running_step(ctx: Context, run_id: str, pids: Path) -> RunRecord:
+    """Wait until the hanging step runs and has started its child."""
+
+    def ready() -> RunRecord | None:
+        record = ctx.runs.get(run_id)
+        step = record.current_step
+        return record if step is not None and step.pgid and pids.exists() and pids.read_text() else None
+
+    record: RunRecord = wait_for(ready, timeout=30, message="the long step to start")
+    return record
+
+
+def test_two_rollbacks_enqueued_at_once_one_runs_the_other_is_refused(
+    ctx: Context, env: dict[str, str], repo: Path
+) -> None:
+    plan = rollback_plan(ctx, env, repo, "- name: deploy\n  run: [sleep, '3']\n")
+    # As if two web processes raced past the busy check: the lock in the job decides.
+    first = enqueue_job(ctx, create_run(ctx, plan, "U1"))
+    second = enqueue_job(ctx, create_run(ctx, plan, "U2"))
+    workers = [start_worker(env, "--burst") for _ in range(2)]
+    for proc in workers:
+        proc.wait(timeout=90)
+
+    records = {r.run_id: r for r in (ctx.runs.get(first.run_id), ctx.runs.get(second.run_id))}
+    statuses = sorted(r.status for r in records.values())
+    assert statuses == ["refused", "succeeded"], records
+    winner = next(r for r in records.values() if r.status == "succeeded")
+    loser = next(r for r in records.values() if r.status == "refused")
+    assert loser.holder_run_id == winner.run_id
+    assert winner.run_id in (loser.error or "") and loser.steps == []
+    assert holder(ctx.redis, ctx.keys, "sandbox") is None
+
+
+def test_busy_service_is_refused_at_enqueue_and_nothing_is_queued(
+    ctx: Context, env: dict[str, str], repo: Path
+) -> None:
+    plan = rollback_plan(ctx, env, repo, "")
+    first = enqueue_run(ctx, plan, "U1")
+    with pytest.raises(RunInProgressError, match=first.run_id):
+        enqueue_run(ctx, plan, "U2")
+    assert [r.run_id for r in ctx.runs.active()] == [first.run_id]
+
+
+def test_cancel_running_rollback_kills_its_process_group(
+    ctx: Context,
+    env: dict[str, str],
+    repo: Path,
+    hanging_step: tuple[str, Path],
+    worker: list[subprocess.Popen[str]],
+) -> None:
+    steps, pids = hanging_step
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
+    worker.append(start_worker(env))
+    running = running_step(ctx, record.run_id, pids)
+    step = running.current_step
+    assert step is not None and step.pgid is not None
+    grandchild = int(pids.read_text())
+
+    cancel_run(ctx, record.run_id, "U0456LEAD")
+
+    final = wait_for(
+        lambda: (r := ctx.runs.get(record.run_id)).status == "cancelled" and r,
+        timeout=30,
+        message="cancelled",
+    )
+    assert final.cancelled_by == "U0456LEAD"
+    assert final.steps[1].status == "cancelled"
+    wait_for(
+        lambda: not pid_alive(grandchild) and not pid_alive(step.pgid or 0), timeout=10, message="steps dead"
+    )
+    wait_for(lambda: holder(ctx.redis, ctx.keys, "sandbox") is None, timeout=10, message="lock released")
+    # The worker survives a cancel and takes the next run.
+    again = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U1")
+    wait_for(lambda: ctx.runs.get(again.run_id).status == "succeeded", timeout=30, message="next run")
+
+
+def test_cancel_queued_run_means_it_never_runs(ctx: Context, env: dict[str, str], repo: Path) -> None:
+    bad = (repo / "app.txt").read_text()
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U1")
+    cancelled = cancel_run(ctx, record.run_id, "U2")
+    assert cancelled.status == "cancelled" and cancelled.cancelled_by == "U2"
+    run_worker(env)
+    assert ctx.runs.get(record.run_id).status == "cancelled"
+    assert (repo / "app.txt").read_text() == bad
+    with pytest.raises(Exception, match="already ended"):
+        cancel_run(ctx, record.run_id, "U2")
+
+
+def test_killed_work_horse_leaves_the_run_interrupted_and_the_lock_free(
+    ctx: Context,
+    env: dict[str, str],
+    repo: Path,
+    hanging_step: tuple[str, Path],
+    worker: list[subprocess.Popen[str]],
+) -> None:
+    steps, pids = hanging_step
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
+    worker.append(start_worker(env))
+    running = running_step(ctx, record.run_id, pids)
+    grandchild = int(pids.read_text())
+    assert running.pid is not None
+
+    os.kill(running.pid, signal.SIGKILL)  # the work horse: OOM killer, segfault…
+
+    final = wait_for(
+        lambda: (r := ctx.runs.get(record.run_id)).status == "interrupted" and r,
+        timeout=30,
+        message="interrupted",
+    )
+    assert final.steps[1].status == "interrupted"
+    wait_for(lambda: not pid_alive(grandchild), timeout=10, message="step processes dead")
+    assert holder(ctx.redis, ctx.keys, "sandbox") is None
+
+
+def test_sigkilled_worker_leaves_the_run_interrupted_and_the_lock_free(
+    ctx: Context,
+    env: dict[str, str],
+    repo: Path,
+    hanging_step: tuple[str, Path],
+    worker: list[subprocess.Popen[str]],
+) -> None:
+    steps, pids = hanging_step
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
+    proc = start_worker(env)
+    worker.append(proc)
+    running = running_step(ctx, record.run_id, pids)
+    grandchild = int(pids.read_text())
+    assert running.pid is not None
+
+    # The whole worker dies at once (host trouble): nobody is left to clean up.
+    proc.send_signal(signal.SIGKILL)
+    os.kill(running.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert ctx.runs.get(record.run_id).status == "running"
+
+    # Once the lease expires, the next worker (or any lock request) finds the run abandoned.
+    wait_for(
+        lambda: not ctx.redis.exists(ctx.keys.run_lease(record.run_id)), timeout=15, message="lease expiry"
+    )
+    started = time.monotonic()
+    run_worker(env)
+    final = ctx.runs.get(record.run_id)
+    assert final.status == "interrupted" and final.steps[1].status == "interrupted"
+    assert holder(ctx.redis, ctx.keys, "sandbox") is None
+    wait_for(lambda: not pid_alive(grandchild), timeout=10, message="leftover step processes killed")
+    assert time.monotonic() - started < 60
