@@ -99,6 +99,8 @@ def _run_procedure(
         click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
         sys.exit(130)
     click.echo(terminal.run_result(final))
+    if kind == "validation" and (manual := manual_checklist_items(loaded)):
+        click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))
     if final.status != "succeeded":
         sys.exit(1)
 
@@ -132,10 +134,6 @@ def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool) -> None:
 def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
     """Run PHASE's validation steps and the recovery checklist's commands."""
     _run_procedure("validation", phase, None, dry_run, yes, enqueue)
-    if not dry_run:
-        manual = manual_checklist_items(load_runbook(get_settings().runbook))
-        if manual:
-            click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))
 
 
 @cli.command()

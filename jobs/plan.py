@@ -98,7 +98,7 @@ def analysis_only_message(name: str, phase: Phase) -> str:
 
 def select(runbook: Runbook, kind: Kind, phase_name: str | None, level_name: str | None = None) -> Plan:
     """The plan of `kind` for `phase_name` (and level); clear errors for anything unknown."""
-    if phase_name is None:
+    if phase_name is None or (kind == "validation" and phase_name == CHECKLIST_PHASE):
         if kind != "validation":
             raise UnknownTargetError(f"`{kind}` needs a phase. Valid phases: {_phase_list(runbook)}.")
         return _validation_plan(runbook, CHECKLIST_PHASE, _checklist_phase(), {**runbook.vars})
