@@ -14,7 +14,7 @@ from jobs.enqueue import cli_actor, create_run, enqueue_run
 from jobs.exceptions import RollbotError, SettingsError
 from jobs.factory import get_context, get_redis
 from jobs.lifecycle import cancel_run, sweep_interrupted
-from jobs.plan import manual_checklist_items, render_plan, select, with_checkpoint
+from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.redaction import Redactor, configure_logging
 from jobs.runbook.loader import load_runbook
 from jobs.runner import execute_run
@@ -61,13 +61,13 @@ def runbook_check(path: Path | None) -> None:
 
 
 def _run_procedure(
-    kind: str, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool
+    kind: Kind, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool
 ) -> None:
-
+    """Plan, show, confirm, then run here (or enqueue) one procedure; exit 1 unless it succeeds."""
     settings = _start("cli", log_level="WARNING")
     ctx = get_context()
     loaded = load_runbook(settings.runbook)
-    plan = select(loaded, kind, phase, level)  # type: ignore[arg-type]
+    plan = select(loaded, kind, phase, level)
     plan = with_checkpoint(plan, ctx.checkpoints.get(loaded.service, plan.phase_name))
     click.echo(render_plan(plan))
     if dry_run:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT, FieldT
 
 from jobs.keys import Keys
 from jobs.redis_values import text
@@ -24,7 +25,7 @@ def record(
     retention_seconds: float = 90 * 86400,
 ) -> str:
     """Append one entry; entries older than the retention are trimmed (by age, never by count)."""
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         "actor": actor,
         "action": action,
         "result": result,
@@ -33,7 +34,7 @@ def record(
         "time": f"{time.time():.3f}",
     }
     oldest_ms = int((time.time() - retention_seconds) * 1000)
-    return text(redis.xadd(keys.audit, fields, minid=oldest_ms, approximate=True))  # type: ignore[arg-type]
+    return text(redis.xadd(keys.audit, fields, minid=oldest_ms, approximate=True))
 
 
 def entries(redis: Redis, keys: Keys, count: int = 1000) -> list[dict[str, str]]:

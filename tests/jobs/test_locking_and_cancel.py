@@ -65,6 +65,20 @@ def running_step(ctx: Context, run_id: str, pids: Path) -> RunRecord:
     return record
 
 
+def start_hanging_rollback(
+    ctx: Context, env: dict[str, str], repo: Path, hanging_step: tuple[str, Path]
+) -> tuple[subprocess.Popen[str], RunRecord, int]:
+    """A background worker running a rollback whose second step hangs; returns the worker, the
+    record as it runs, and the pid of the step's child process.
+    """
+    steps, pids = hanging_step
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
+    proc = start_worker(env)
+    running = running_step(ctx, record.run_id, pids)
+    assert running.pid is not None
+    return proc, running, int(pids.read_text())
+
+
 def test_two_rollbacks_enqueued_at_once_one_runs_the_other_is_refused(
     ctx: Context, env: dict[str, str], repo: Path
 ) -> None:
@@ -103,13 +117,10 @@ def test_cancel_running_rollback_kills_its_process_group(
     hanging_step: tuple[str, Path],
     worker: list[subprocess.Popen[str]],
 ) -> None:
-    steps, pids = hanging_step
-    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
-    worker.append(start_worker(env))
-    running = running_step(ctx, record.run_id, pids)
-    step = running.current_step
+    proc, record, grandchild = start_hanging_rollback(ctx, env, repo, hanging_step)
+    worker.append(proc)
+    step = record.current_step
     assert step is not None and step.pgid is not None
-    grandchild = int(pids.read_text())
 
     cancel_run(ctx, record.run_id, "U0456LEAD")
 
@@ -148,14 +159,10 @@ def test_killed_work_horse_leaves_the_run_interrupted_and_the_lock_free(
     hanging_step: tuple[str, Path],
     worker: list[subprocess.Popen[str]],
 ) -> None:
-    steps, pids = hanging_step
-    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
-    worker.append(start_worker(env))
-    running = running_step(ctx, record.run_id, pids)
-    grandchild = int(pids.read_text())
-    assert running.pid is not None
+    proc, record, grandchild = start_hanging_rollback(ctx, env, repo, hanging_step)
+    worker.append(proc)
 
-    os.kill(running.pid, signal.SIGKILL)  # the work horse: OOM killer, segfault…
+    os.kill(record.pid or 0, signal.SIGKILL)  # the work horse: OOM killer, segfault…
 
     final = wait_for(
         lambda: (r := ctx.runs.get(record.run_id)).status == "interrupted" and r,
@@ -176,17 +183,12 @@ def test_sigkilled_worker_leaves_the_run_interrupted_and_the_lock_free(
     worker: list[subprocess.Popen[str]],
     found_by: str,
 ) -> None:
-    steps, pids = hanging_step
-    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
-    proc = start_worker(env)
+    proc, record, grandchild = start_hanging_rollback(ctx, env, repo, hanging_step)
     worker.append(proc)
-    running = running_step(ctx, record.run_id, pids)
-    grandchild = int(pids.read_text())
-    assert running.pid is not None
 
     # The whole worker dies at once (host trouble): nobody is left to clean up.
     proc.send_signal(signal.SIGKILL)
-    os.kill(running.pid, signal.SIGKILL)
+    os.kill(record.pid or 0, signal.SIGKILL)
     proc.wait(timeout=10)
     assert ctx.runs.get(record.run_id).status == "running"
 
