@@ -61,9 +61,7 @@ def _bash(folder: Path, steps: int) -> Callable[[], None]:
 def _executor(plan: Plan, redactor: Redactor) -> Callable[[], None]:
     def run() -> None:
         with tempfile.TemporaryFile() as output:
-            executor = Executor(
-                plan, "rb-bench", "bench", output, redactor, lambda: None, utcnow, lambda _c: None
-            )
+            executor = Executor(plan, "rb-bench", "bench", output, redactor, lambda: None, utcnow, lambda _c: None)
             status, _ = executor.run(new_step_records(plan, redactor))
         assert status == "succeeded"
 

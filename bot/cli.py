@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -60,9 +61,7 @@ def runbook_check(path: Path | None) -> None:
     click.echo(terminal.runbook_summary(path, load_runbook(path)))
 
 
-def _run_procedure(
-    kind: Kind, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool
-) -> None:
+def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
     """Plan, show, confirm, then run here (or enqueue) one procedure; exit 1 unless it succeeds."""
     settings = _start("cli", log_level="WARNING")
     ctx = get_context()
@@ -79,9 +78,7 @@ def _run_procedure(
     actor = cli_actor()
     if enqueue:
         record = enqueue_run(ctx, plan, actor)
-        click.echo(
-            f"Queued run {record.run_id} for the workers. `rollbot status {record.run_id}` follows it."
-        )
+        click.echo(f"Queued run {record.run_id} for the workers. `rollbot status {record.run_id}` follows it.")
         return
     for other in ctx.runs.active():
         if other.service == loaded.service and other.status == "queued":
@@ -93,7 +90,7 @@ def _run_procedure(
     click.echo(f"Run {record.run_id} started by {actor}.")
     try:
         final = execute_run(
-            ctx, record.run_id, loaded, on_step=lambda step: terminal.print_step(step, len(plan.steps))
+            ctx, record.run_id, loaded, observers=[lambda step: terminal.print_step(step, len(plan.steps))]
         )
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
@@ -179,6 +176,41 @@ def worker(burst: bool) -> None:
 
     _start("worker")
     run_worker(burst=burst)
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option("--port", type=int, default=None, help="Port (default: $PORT or 3000).")
+@click.option("--workers", type=int, default=None, help="Server processes (default: $WEB_CONCURRENCY or 2).")
+def web(host: str, port: int | None, workers: int | None) -> None:
+    """Serve Slack (/slack/events), /healthz, /metrics and /pagerduty/webhook."""
+    from bot.server import serve  # noqa: PLC0415 - gunicorn is only needed by this command
+
+    settings = _settings("web")
+    configure_logging(settings.log_level, Redactor(settings.secret_values()))
+    serve(host, port or int(os.environ.get("PORT", "3000")), workers, settings.log_level)
+
+
+@cli.command()
+def socket() -> None:
+    """Run the same Slack listeners over Socket Mode (needs SLACK_APP_TOKEN)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415
+
+    from bot.app import create_app  # noqa: PLC0415
+
+    settings = _start("socket")
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    SocketModeHandler(create_app(settings), app_token).start()  # type: ignore[no-untyped-call]
+
+
+@cli.command()
+@click.option("--url", required=True, help="Public https base URL of `rollbot web`.")
+@click.option("--socket-mode", is_flag=True, help="Manifest for Socket Mode instead of request URLs.")
+def manifest(url: str, socket_mode: bool) -> None:
+    """Print the Slack app manifest for URL (paste it at api.slack.com/apps)."""
+    from bot.manifest import manifest_yaml  # noqa: PLC0415
+
+    click.echo(manifest_yaml(url, socket_mode), nl=False)
 
 
 def main() -> None:

@@ -48,8 +48,7 @@ def runbook_summary(path: Path, runbook: Runbook) -> str:
         for level_name, level in phase.levels.items():
             approvals = ", 2 approvals" if level.approvals > 1 else ""
             lines.append(
-                f"      {level_name}: budget {format_duration(level.budget)}, "
-                f"{len(level.steps)} steps{approvals}"
+                f"      {level_name}: budget {format_duration(level.budget)}, {len(level.steps)} steps{approvals}"
             )
     for name, source in runbook.health.items():
         breach = source.on_breach
@@ -61,15 +60,13 @@ def runbook_summary(path: Path, runbook: Runbook) -> str:
     return "\n".join(lines)
 
 
-def print_step(step: StepRecord, total: int) -> None:
+def print_step(step: StepRecord | None, total: int) -> None:
     """One line per finished step (and its output tail when it did not succeed)."""
-    if step.status in ("pending", "running"):
+    if step is None or step.status in ("pending", "running"):
         return
     took = f" ({format_duration(step.duration)})" if step.duration is not None else ""
     detail = f" — {step.detail}" if step.detail else ""
-    click.echo(
-        f"{STEP_ICONS[step.status]} [{step.index + 1}/{total}] {step.title}{took}: {step.status}{detail}"
-    )
+    click.echo(f"{STEP_ICONS[step.status]} [{step.index + 1}/{total}] {step.title}{took}: {step.status}{detail}")
     if step.status not in ("succeeded", "skipped") and step.output_tail:
         for line in step.output_tail.splitlines()[-15:]:
             click.echo(f"    | {line}")

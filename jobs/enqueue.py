@@ -9,6 +9,7 @@ from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.factory import get_queue
 from jobs.plan import Plan
+from jobs.redis_values import optional_text
 from jobs.runs import QUEUE_FOR_KIND, RunRecord, new_run_id
 
 logger = logging.getLogger(__name__)
@@ -101,3 +102,26 @@ def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
     plan.require_checkpoint()
     refuse_if_busy(ctx, plan, actor)
     return enqueue_job(ctx, create_run(ctx, plan, actor))
+
+
+REQUEST_TTL_SECONDS = 86400
+
+
+def enqueue_once(ctx: Context, plan: Plan, actor: str, request: str) -> tuple[RunRecord, bool]:
+    """Enqueue `plan` unless request `request` (a confirm token, `retry:<run>`…) was already acted
+    upon: 20 concurrent clicks, or a click and Slack's retry, start exactly one run. Returns the run
+    and whether this call created it. A refused request may be tried again.
+    """
+    key = ctx.keys.request(request)
+    if not ctx.redis.set(key, "", nx=True, ex=REQUEST_TTL_SECONDS):
+        earlier = optional_text(ctx.redis.get(key))
+        if earlier:
+            return ctx.runs.get(earlier), False
+        raise RunInProgressError("This was just confirmed; the run is being queued.")
+    try:
+        record = enqueue_run(ctx, plan, actor)
+    except BaseException:
+        ctx.redis.delete(key)
+        raise
+    ctx.redis.set(key, record.run_id, ex=REQUEST_TTL_SECONDS)
+    return record, True

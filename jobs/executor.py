@@ -110,9 +110,7 @@ class Executor:
                 self.on_step(record, None)
                 continue
             outcome = self._run_one(step, record, budget_deadline)
-            if outcome.status not in _RUN_STATUS_FOR or (
-                outcome.status == "failed" and step.continue_on_failure
-            ):
+            if outcome.status not in _RUN_STATUS_FOR or (outcome.status == "failed" and step.continue_on_failure):
                 continue
             if status == "succeeded":
                 status = _RUN_STATUS_FOR[outcome.status]
@@ -154,9 +152,7 @@ class Executor:
         text = self._output_since(offset)
         record.output_tail = _tail(text)
         if outcome.status != "succeeded":
-            logger.warning(
-                "run %s step %s %s: %s", self.run_id, record.index + 1, outcome.status, record.output_tail
-            )
+            logger.warning("run %s step %s %s: %s", self.run_id, record.index + 1, outcome.status, record.output_tail)
         self.on_step(record, text)
         return outcome
 
@@ -169,9 +165,7 @@ class Executor:
             return self._reset()
         if isinstance(step, HttpCheckStep):
             timeout = min(step.timeout or HTTP_CHECK_TIMEOUT, max(0.1, deadline - time.monotonic()))
-            result = health.http_check(
-                self._fill(step.url), step.method, step.expect_status, timeout, self.ca_bundle
-            )
+            result = health.http_check(self._fill(step.url), step.method, step.expect_status, timeout, self.ca_bundle)
             return StepOutcome("succeeded" if result.ok else "failed", notes=[result.detail])
         if isinstance(step, WaitUntilHealthyStep):
             return self._wait_healthy(step, deadline)
@@ -215,9 +209,7 @@ class Executor:
         if self.checkpoint is None:
             raise RollbotError(f"no checkpoint recorded for {self.plan.phase_name}; nothing to reset to")
         repo, main = self.plan.runbook.repo, self.plan.runbook.main_branch
-        return StepOutcome(
-            "succeeded", notes=git.reset_to_checkpoint(repo, main, self.checkpoint, self.run_id)
-        )
+        return StepOutcome("succeeded", notes=git.reset_to_checkpoint(repo, main, self.checkpoint, self.run_id))
 
     def _wait_healthy(self, step: WaitUntilHealthyStep, deadline: float) -> StepOutcome:
         source = self.plan.runbook.health.get(step.source) if step.source else None

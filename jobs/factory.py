@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 
 from redis import Redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from rq import Queue
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from jobs.context import Context
 from jobs.keys import QUEUE_NAMES, Keys
@@ -16,19 +23,29 @@ from jobs.redaction import Redactor
 from jobs.settings import get_settings
 
 
-@lru_cache
-def get_redis() -> Redis:
-    """The process's Redis client (redis-py pools are fork-safe: a work horse gets fresh sockets)."""
+def redis_client(fail_fast: bool = False) -> Redis:
+    """A Redis client for `REDIS_URL`. Workers ride out blips (retries with backoff); the web
+    process fails fast (`fail_fast`) so a Slack request is always answered within 3 seconds.
+    """
     settings = get_settings()
-    retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5)
+    if fail_fast:
+        retry, connect_timeout, timeout = Retry(NoBackoff(), retries=0), 0.5, 1.0
+    else:
+        retry, connect_timeout, timeout = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 30.0
     return Redis.from_url(
         settings.redis_url,
-        socket_connect_timeout=5,
-        socket_timeout=30,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=timeout,
         health_check_interval=30,
         retry=retry,
         retry_on_error=[ConnectionError, TimeoutError],
     )
+
+
+@lru_cache
+def get_redis() -> Redis:
+    """The process's Redis client (redis-py pools are fork-safe: a work horse gets fresh sockets)."""
+    return redis_client()
 
 
 @lru_cache
@@ -37,16 +54,16 @@ def get_keys() -> Keys:
     return Keys(get_settings().rollbot_namespace)
 
 
-def get_queue(name: str) -> Queue:
-    """One of the queues named in DESIGN.md (`rollback`, `validation`, `monitor`)."""
+def get_queue(name: str, redis: Redis | None = None) -> Queue:
+    """One of rollbot's queues (`rollback`, `notify`, `validation`, `monitor`)."""
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(get_keys().queue(name), connection=get_redis())
+    return Queue(get_keys().queue(name), connection=redis or get_redis())
 
 
-def get_queues() -> list[Queue]:
+def get_queues(redis: Redis | None = None) -> list[Queue]:
     """All queues, in the order a worker takes them (rollback first)."""
-    return [get_queue(name) for name in QUEUE_NAMES]
+    return [get_queue(name, redis) for name in QUEUE_NAMES]
 
 
 @lru_cache
@@ -54,3 +71,45 @@ def get_context() -> Context:
     """The process's `Context`: one Redis client, settings, and a redactor for its secrets."""
     settings = get_settings()
     return Context(get_redis(), get_keys(), settings, Redactor(settings.secret_values()))
+
+
+@lru_cache
+def get_web_context() -> Context:
+    """The web process's `Context`, on a fail-fast Redis client."""
+    settings = get_settings()
+    return Context(redis_client(fail_fast=True), get_keys(), settings, Redactor(settings.secret_values()))
+
+
+SLACK_TIMEOUT_SECONDS = 10
+
+
+def ssl_context() -> ssl.SSLContext:
+    """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's."""
+    bundle = get_settings().ca_bundle
+    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+
+
+def slack_client(token: str | None = None) -> WebClient:
+    """A WebClient on `SLACK_API_URL` that retries connection errors, 429s (after Retry-After)
+    and server errors, as slack_sdk's handlers do.
+    """
+    settings = get_settings()
+    if token is None and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT_SECONDS,
+        ssl=ssl_context(),
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@lru_cache
+def get_slack_client() -> WebClient:
+    """The process's Slack client (the bot token from settings)."""
+    return slack_client()

@@ -24,9 +24,7 @@ class GitError(RollbotError):
     """A git command failed; the message holds the command and git's own words."""
 
 
-def git(
-    repo: Path, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, env: dict[str, str] | None = None
-) -> str:
+def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, env: dict[str, str] | None = None) -> str:
     """Run `git args…` in `repo` and return its stdout, stripped; `GitError` when it fails."""
     try:
         done = subprocess.run(
@@ -83,26 +81,20 @@ def create_checkpoint(
     while True:
         tail = day if suffix == 1 else f"{day}-{suffix}"
         tag, branch_name = f"{prefix}-{tail}", f"{branch}-{tail}" if branch else None
-        taken = _exists(repo, f"refs/tags/{tag}") or (
-            branch_name and _exists(repo, f"refs/heads/{branch_name}")
-        )
+        taken = _exists(repo, f"refs/tags/{tag}") or (branch_name and _exists(repo, f"refs/heads/{branch_name}"))
         if not taken:
             break
         suffix += 1
     notes = []
     if dirty := dirty_paths(repo):
-        notes.append(
-            f"working tree has {len(dirty)} uncommitted change(s); they are not part of the checkpoint"
-        )
+        notes.append(f"working tree has {len(dirty)} uncommitted change(s); they are not part of the checkpoint")
     commit = head(repo)
     git(repo, "tag", tag, commit)
     notes.append(f"tagged {tag} at {commit[:12]}")
     if branch_name:
         git(repo, "checkout", "-b", branch_name)
         notes.append(f"created and checked out branch {branch_name}")
-    checkpoint = Checkpoint(
-        tag=tag, commit=commit, branch=branch_name, taken_at=now, run_id=run_id, actor=actor
-    )
+    checkpoint = Checkpoint(tag=tag, commit=commit, branch=branch_name, taken_at=now, run_id=run_id, actor=actor)
     return checkpoint, notes
 
 
@@ -118,9 +110,7 @@ def reset_to_checkpoint(repo: Path, main_branch: str, checkpoint: Checkpoint, ru
         tag_commit = None
     if tag_commit != checkpoint.commit:
         moved = "is missing" if tag_commit is None else f"now points at {tag_commit[:12]}"
-        notes.append(
-            f"tag {checkpoint.tag} {moved}; resetting to the recorded commit {checkpoint.commit[:12]}"
-        )
+        notes.append(f"tag {checkpoint.tag} {moved}; resetting to the recorded commit {checkpoint.commit[:12]}")
     if dirty := dirty_paths(repo):
         identity = {} if _has_identity(repo) else _STASH_IDENTITY
         git(
@@ -132,9 +122,7 @@ def reset_to_checkpoint(repo: Path, main_branch: str, checkpoint: Checkpoint, ru
             f"rollbot: before rollback {run_id}",
             env=identity,
         )
-        notes.append(
-            f"stashed {len(dirty)} uncommitted change(s) as stash@{{0}} ('rollbot: before rollback {run_id}')"
-        )
+        notes.append(f"stashed {len(dirty)} uncommitted change(s) as stash@{{0}} ('rollbot: before rollback {run_id}')")
     git(repo, "checkout", main_branch)
     git(repo, "reset", "--hard", checkpoint.commit)
     now_at = head(repo)

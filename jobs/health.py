@@ -60,9 +60,7 @@ def rollback_breaches(source: HealthSource, payload: Any) -> list[str]:
     return breaches
 
 
-def http_check(
-    url: str, method: str, expect_status: int | None, timeout: float, ca_bundle: Path | None
-) -> CheckResult:
+def http_check(url: str, method: str, expect_status: int | None, timeout: float, ca_bundle: Path | None) -> CheckResult:
     """One request; passes on `expect_status` (any 2xx when None)."""
     try:
         with http_client(ca_bundle, timeout) as client:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-QUEUE_NAMES = ("rollback", "validation", "monitor")  # a worker listens in this order
+# A worker listens in this order: rollbacks first, then the quick Slack deliveries, then the rest.
+QUEUE_NAMES = ("rollback", "notify", "validation", "monitor")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,18 @@ class Keys:
     def run_lease(self, run_id: str) -> str:
         """Present while the process executing the run is alive (expires on its own otherwise)."""
         return f"{self.namespace}:run:{run_id}:lease"
+
+    def run_slack(self, run_id: str) -> str:
+        """What of the run's Slack message was delivered (channel, ts, replies, log, lateness)."""
+        return f"{self.namespace}:run:{run_id}:slack"
+
+    def run_verified(self, run_id: str) -> str:
+        """Checklist items people verified for a validation run (index → who and when)."""
+        return f"{self.namespace}:run:{run_id}:verified"
+
+    def request(self, token: str) -> str:
+        """Set once when a confirm (or retry/escalate) click is acted upon: double clicks do nothing."""
+        return f"{self.namespace}:request:{token}"
 
     def run_cancel(self, run_id: str) -> str:
         """Set when someone asked to cancel the run; holds who asked."""

@@ -91,9 +91,7 @@ def sweep_interrupted(ctx: Context) -> list[str]:
     ended = []
     for record in ctx.runs.active():
         if is_abandoned(ctx, record):
-            finalize_abandoned_run(
-                ctx, record.run_id, "interrupted", "the process running it stopped answering"
-            )
+            finalize_abandoned_run(ctx, record.run_id, "interrupted", "the process running it stopped answering")
             ended.append(record.run_id)
     return ended
 
@@ -135,6 +133,4 @@ def _cancel_job(ctx: Context, record: RunRecord) -> None:
     try:
         Job.fetch(record.job_id, connection=ctx.redis).cancel()
     except (NoSuchJobError, InvalidJobOperation, RedisError) as error:
-        logger.info(
-            "run %s: job %s not cancelled in RQ (%s); the run itself is", record.run_id, record.job_id, error
-        )
+        logger.info("run %s: job %s not cancelled in RQ (%s); the run itself is", record.run_id, record.job_id, error)

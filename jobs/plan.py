@@ -112,9 +112,7 @@ def select(runbook: Runbook, kind: Kind, phase_name: str | None, level_name: str
         level_name = level_name or phase.first_level
         level = phase.levels.get(level_name or "")
         if level is None or level_name is None:
-            raise UnknownTargetError(
-                f"{phase_name} has no level `{level_name}`. Valid levels: {level_list(phase)}."
-            )
+            raise UnknownTargetError(f"{phase_name} has no level `{level_name}`. Valid levels: {level_list(phase)}.")
         values["level"] = level_name
         return Plan(
             runbook,

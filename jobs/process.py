@@ -164,11 +164,7 @@ def _carries_marker(pid: str, run_id: str) -> bool:
 
 def _marked_members(pgid: int, run_id: str) -> Iterator[int]:
     for entry in Path("/proc").iterdir():
-        if (
-            entry.name.isdigit()
-            and _proc_pgid(entry / "stat") == pgid
-            and _carries_marker(entry.name, run_id)
-        ):
+        if entry.name.isdigit() and _proc_pgid(entry / "stat") == pgid and _carries_marker(entry.name, run_id):
             yield int(entry.name)
 
 

@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from redis.lock import Lock
@@ -29,7 +29,7 @@ from jobs.runs import RunRecord, RunStatus, StepRecord
 logger = logging.getLogger(__name__)
 
 RUN_LOG_MAX_LINES = 5000
-StepCallback = Callable[[StepRecord], None]
+RunObserver = Callable[[StepRecord | None], None]  # told of each step change; None: the run changed
 
 
 def plan_for(ctx: Context, runbook: Runbook, record: RunRecord) -> Plan:
@@ -38,21 +38,35 @@ def plan_for(ctx: Context, runbook: Runbook, record: RunRecord) -> Plan:
     return with_checkpoint(plan, ctx.checkpoints.get(runbook.service, record.phase), record.run_id)
 
 
-def execute_queued_run(ctx: Context, run_id: str, on_step: StepCallback | None = None) -> RunRecord:
+def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = ()) -> RunRecord:
     """Load the runbook named in settings and execute the queued run `run_id` (the RQ job body)."""
     try:
         runbook = load_runbook(ctx.settings.runbook)
     except RunbookError as error:
-        return _end_unstarted(ctx, run_id, "failed", f"runbook could not be loaded: {error.user_message}")
-    return execute_run(ctx, run_id, runbook, on_step)
+        record = _end_unstarted(ctx, run_id, "failed", f"runbook could not be loaded: {error.user_message}")
+        for observer in observers:
+            observer(None)
+        return record
+    return execute_run(ctx, run_id, runbook, observers)
 
 
-def execute_run(
-    ctx: Context, run_id: str, runbook: Runbook, on_step: StepCallback | None = None
-) -> RunRecord:
+def execute_run(ctx: Context, run_id: str, runbook: Runbook, observers: Sequence[RunObserver] = ()) -> RunRecord:
     """Execute the queued run `run_id`; returns its final record. A run that is no longer queued
-    (cancelled before it started, or picked up twice) is returned untouched.
+    (cancelled before it started, or picked up twice) is returned untouched. `observers` hear of
+    every change (they must be quick: a Slack notifier only marks its message for an update).
     """
+
+    def notify(step: StepRecord | None) -> None:
+        for observer in observers:
+            observer(step)
+
+    try:
+        return _execute(ctx, run_id, runbook, notify)
+    finally:
+        notify(None)
+
+
+def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -> RunRecord:
     record = ctx.runs.get(run_id)
     if record.status != "queued":
         logger.info("run %s is %s, not queued: nothing to do", run_id, record.status)
@@ -72,7 +86,7 @@ def execute_run(
                 plan.require_checkpoint()
             except RollbotError as error:
                 return _end_unstarted(ctx, run_id, "refused", error.user_message)
-            return _run_steps(ctx, plan, run_id, lease, on_step)
+            return _run_steps(ctx, plan, run_id, lease, notify)
     except KeyboardInterrupt:
         finalize_abandoned_run(ctx, run_id, "cancelled", "interrupted from the terminal (Ctrl-C)")
         raise
@@ -111,9 +125,7 @@ def _describe_run(ctx: Context, run_id: str) -> str:
     return f"run {run_id} ({what} by {other.actor}, {other.status})"
 
 
-def _run_steps(
-    ctx: Context, plan: Plan, run_id: str, lease: RunLease, on_step: StepCallback | None
-) -> RunRecord:
+def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: RunObserver) -> RunRecord:
     repo = plan.runbook.repo
     records = new_step_records(plan, ctx.redactor)
     head_before = _head(repo)
@@ -131,6 +143,7 @@ def _run_steps(
     record = ctx.runs.update(run_id, start)
     if record.status != "running" or record.started_at != started:
         return record  # cancelled between dequeue and start
+    notify(None)
     ctx.audit(
         actor=record.actor,
         action=f"{record.kind}.start",
@@ -148,11 +161,15 @@ def _run_steps(
                 pipe.rpush(ctx.keys.run_log(run_id), *lines)
                 pipe.ltrim(ctx.keys.run_log(run_id), -RUN_LOG_MAX_LINES, -1)
             pipe.execute()
-        if on_step is not None:
-            on_step(step)
+        notify(step)
 
     def save_checkpoint(checkpoint: Checkpoint) -> None:
         ctx.checkpoints.record(plan.runbook.service, plan.phase_name, checkpoint)
+
+        def note(current: RunRecord) -> None:
+            current.checkpoint_tag, current.checkpoint_commit = checkpoint.tag, checkpoint.commit
+
+        ctx.runs.update(run_id, note)
         ctx.audit(
             actor=record.actor,
             action="checkpoint.record",
@@ -226,9 +243,7 @@ def _end_unstarted(
 
     record = ctx.runs.update(run_id, end)
     logger.warning("run %s %s: %s", run_id, status, message)
-    ctx.audit(
-        actor=record.actor, action=f"{record.kind}.{status}", result=status, run_id=run_id, reason=message
-    )
+    ctx.audit(actor=record.actor, action=f"{record.kind}.{status}", result=status, run_id=run_id, reason=message)
     return record
 
 

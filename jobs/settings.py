@@ -33,9 +33,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 class Settings(BaseSettings):
     """Every setting named in DESIGN.md and `.env.example`, read from the environment."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore")
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -55,6 +53,7 @@ class Settings(BaseSettings):
     # Extensions of the contract (documented in README and .env.example).
     rollbot_lease_seconds: float = Field(default=30.0, gt=0)
     rollbot_audit_retention: float = 90 * 86400.0
+    rollbot_slack_flush_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
 
     @field_validator("slack_bot_token")

@@ -38,9 +38,7 @@ class RollbotWorker(Worker):
         if stopped:
             finalize_abandoned_run(get_context(), job.id, "cancelled", "cancelled on request")
         else:
-            finalize_abandoned_run(
-                get_context(), job.id, "interrupted", "the work horse died before the run ended"
-            )
+            finalize_abandoned_run(get_context(), job.id, "interrupted", "the work horse died before the run ended")
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance, plus marking runs whose executing process died `interrupted`."""

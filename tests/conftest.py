@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from redis import Redis
 
@@ -19,6 +21,8 @@ from jobs import factory
 from jobs.context import Context
 from jobs.redis_values import text
 from jobs.settings import get_settings
+from tests.standins.signed import SIGNING_SECRET
+from tests.standins.slack import SlackStandIn
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ROLLBOT = str(Path(sys.executable).with_name("rollbot"))
@@ -27,8 +31,24 @@ GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 
 def _clear_caches() -> None:
-    for cached in (get_settings, factory.get_redis, factory.get_keys, factory.get_context):
+    caches = (get_settings, factory.get_redis, factory.get_keys, factory.get_context, factory.get_web_context,
+              factory.get_slack_client)  # fmt: skip
+    for cached in caches:
         cached.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def slack_standin() -> Iterator[SlackStandIn]:
+    standin = SlackStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def slack(slack_standin: SlackStandIn) -> SlackStandIn:
+    """The Slack Web API stand-in, with nothing recorded yet."""
+    slack_standin.reset()
+    return slack_standin
 
 
 @pytest.fixture
@@ -39,13 +59,19 @@ def redis_client() -> Iterator[Redis]:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: Redis) -> Iterator[dict[str, str]]:
-    """A unique ROLLBOT_NAMESPACE (and every key under it, and RQ's for it, removed afterwards)."""
+def env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: Redis, slack: SlackStandIn
+) -> Iterator[dict[str, str]]:
+    """A unique ROLLBOT_NAMESPACE (and every key under it, and RQ's for it, removed afterwards);
+    Slack is the stand-in.
+    """
     namespace = f"t{uuid.uuid4().hex[:12]}"
     values = {
         "ROLLBOT_NAMESPACE": namespace,
         "REDIS_URL": REDIS_URL,
         "SLACK_BOT_TOKEN": TEST_BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.url,
         "RUNBOOK": str(tmp_path / "runbook.yaml"),
         "ROLLBOT_LEASE_SECONDS": "3",
         "LOG_LEVEL": "INFO",
@@ -74,9 +100,7 @@ def ctx(env: dict[str, str]) -> Context:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run(["git", *GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -98,13 +122,25 @@ def commit(repo: Path, message: str, content: str | None = None) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+ONCALL, LEAD, STRANGER = "U0ONCALL", "U0LEAD", "U0STRANGER"
 RUNBOOK_HEAD = """\
 version: 1
 service: {service}
 repo: {repo}
 alert_channel: "#critical-alerts"
 vars: {{project: sandbox}}
+access:
+  roles:
+    operator: {{users: [U0ONCALL, U0LEAD]}}
+    approver: {{users: [U0LEAD]}}
+  default: operator
+  actions: {{approve: approver}}
 phases:
+  phase1:
+    title: Foundation Analysis
+    risk: minimal
+    analysis_only: true
+    stop_criteria: [Major architectural incompatibility discovered]
 """
 
 PHASE2 = """\
@@ -129,12 +165,44 @@ PHASE2 = """\
 """
 
 
+PHASE3 = """\
+  phase3:
+    title: Implementation Consolidation
+    risk: high
+    checkpoint: pre-implementation-consolidation
+    preflight:
+      - uses: git.checkpoint
+    levels:
+      level1:
+        budget: 15m
+        steps:
+          - uses: git.reset_to_checkpoint
+          - name: Emergency staging deployment
+            run: [sh, -c, "echo deploy failed >&2; exit 1"]
+      level2:
+        budget: 30m
+        steps:
+          - name: Restart all services
+            run: [echo, restarted]
+      level3:
+        budget: 60m
+        approvals: 2
+        steps:
+          - name: Rebuild all infrastructure
+            run: [echo, rebuilt]
+"""
+
+
 def write_runbook(
-    path: Path, repo: Path, steps: str = "", budget: str = "30m", service: str = "sandbox"
+    path: Path, repo: Path, steps: str = "", budget: str = "30m", service: str = "sandbox", phase3: bool = False
 ) -> Path:
-    """A runbook with phase2 as in the manual (checkpoint, reset) plus extra level `steps` (YAML)."""
-    text = RUNBOOK_HEAD.format(service=service, repo=repo) + PHASE2.format(
-        python=sys.executable, budget=budget, steps=textwrap.indent(textwrap.dedent(steps), " " * 10)
+    """A runbook with phase2 as in the manual (checkpoint, reset) plus extra level `steps` (YAML),
+    roles for ONCALL (operator) and LEAD (operator, approver), and optionally a failing phase3.
+    """
+    text = (
+        RUNBOOK_HEAD.format(service=service, repo=repo)
+        + PHASE2.format(python=sys.executable, budget=budget, steps=textwrap.indent(textwrap.dedent(steps), " " * 10))
+        + (PHASE3 if phase3 else "")
     )
     path.write_text(text)
     return path
@@ -173,3 +241,38 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def web(env: dict[str, str]) -> Iterator[str]:
+    """`rollbot web` serving the test's namespace on a loopback port; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [ROLLBOT, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise AssertionError(f"rollbot web exited: {proc.stderr.read() if proc.stderr else ''}") from None
+            return False
+
+    wait_for(up, timeout=30, message="rollbot web to answer /healthz")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

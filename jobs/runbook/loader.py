@@ -133,9 +133,7 @@ def semantic_problems(runbook: Runbook, root: yaml.Node | None = None) -> list[t
         phase = runbook.phases[phase_name]
         problems += [_problem(root, loc, p) for p in _placeholder_problems(known, step)]
         if isinstance(step, GitCheckpointStep | GitResetStep) and not phase.checkpoint:
-            problems.append(
-                _problem(root, loc, f"{step.uses} needs `checkpoint:` (a tag prefix) on the phase")
-            )
+            problems.append(_problem(root, loc, f"{step.uses} needs `checkpoint:` (a tag prefix) on the phase"))
         if isinstance(step, WaitUntilHealthyStep) and step.source and step.source not in runbook.health:
             problems.append(_problem(root, loc, f"health source {step.source!r} is not defined under health"))
     for i, item in enumerate(runbook.recovery_checklist):
@@ -189,3 +187,21 @@ def load_runbook(path: Path) -> Runbook:
     except OSError as error:
         raise RunbookError(str(path), [("(file)", f"cannot read: {error.strerror}")]) from error
     return parse_runbook(text, str(path), path.parent)
+
+
+_CACHE: dict[Path, tuple[tuple[int, int], Runbook]] = {}
+
+
+def load_runbook_cached(path: Path) -> Runbook:
+    """`load_runbook`, reloaded only when the file changes (for the web process's hot path)."""
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise RunbookError(str(path), [("(file)", f"cannot read: {error.strerror}")]) from error
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    runbook = load_runbook(path)
+    _CACHE[path] = (version, runbook)
+    return runbook

@@ -30,30 +30,22 @@ def test_runbook_check_accepts_the_default_runbook(env: dict[str, str]) -> None:
         assert line in done.stdout
 
 
-def test_runbook_check_rejects_a_malformed_runbook_with_yaml_paths(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_runbook_check_rejects_a_malformed_runbook_with_yaml_paths(env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        DEFAULT_RUNBOOK.read_text().replace("budget: 15m", "budget: soon").replace("{project}", "{prj}")
-    )
+    bad.write_text(DEFAULT_RUNBOOK.read_text().replace("budget: 15m", "budget: soon").replace("{project}", "{prj}"))
     done = rollbot(env, "runbook", "check", str(bad))
     assert done.returncode == 1
     assert "phases.phase3.levels.level1.budget (line" in done.stderr
     assert done.stdout == ""
     # Placeholders are checked once the structure is valid.
-    bad.write_text(
-        DEFAULT_RUNBOOK.read_text().replace('"{project}", --quick-deploy', '"{prj}", --quick-deploy')
-    )
+    bad.write_text(DEFAULT_RUNBOOK.read_text().replace('"{project}", --quick-deploy', '"{prj}", --quick-deploy'))
     done = rollbot(env, "runbook", "check", str(bad))
     assert done.returncode == 1
     assert "phases.phase2.levels.immediate.steps[2] (line" in done.stderr
     assert "'Restart staging services': unknown placeholder {prj}" in done.stderr
 
 
-def test_dry_run_prints_the_resolved_plan_and_changes_nothing(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_dry_run_prints_the_resolved_plan_and_changes_nothing(ctx: Context, env: dict[str, str], repo: Path) -> None:
     write_runbook(
         Path(env["RUNBOOK"]), repo, steps="- name: Restart staging\n  run: [deploy, --project, '{project}']\n"
     )
@@ -79,17 +71,12 @@ def test_dry_run_prints_the_resolved_plan_and_changes_nothing(
     assert audit.entries(ctx.redis, ctx.keys) == audit_before
 
 
-def test_break_glass_rollback_runs_here_prints_steps_and_audits(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_break_glass_rollback_runs_here_prints_steps_and_audits(ctx: Context, env: dict[str, str], repo: Path) -> None:
     write_runbook(Path(env["RUNBOOK"]), repo, steps="- name: Restart staging\n  run: [echo, restarted]\n")
     good = git(repo, "rev-parse", "HEAD")
     preflight = rollbot(env, "preflight", "phase2")  # stdin is not a terminal: no question asked
     assert preflight.returncode == 0, preflight.stderr
-    assert (
-        "✅ [1/2] git.checkpoint" in preflight.stdout
-        and "recorded as the phase2 checkpoint" in preflight.stdout
-    )
+    assert "✅ [1/2] git.checkpoint" in preflight.stdout and "recorded as the phase2 checkpoint" in preflight.stdout
     git(repo, "checkout", "-q", "main")
     commit(repo, "bad 1")
     commit(repo, "bad 2")
@@ -113,12 +100,8 @@ def test_break_glass_rollback_runs_here_prints_steps_and_audits(
     ]
 
 
-def test_failed_rollback_exits_nonzero_with_the_failing_output(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
-    write_runbook(
-        Path(env["RUNBOOK"]), repo, steps="- name: deploy\n  run: [sh, -c, 'echo quota exceeded; exit 4']\n"
-    )
+def test_failed_rollback_exits_nonzero_with_the_failing_output(ctx: Context, env: dict[str, str], repo: Path) -> None:
+    write_runbook(Path(env["RUNBOOK"]), repo, steps="- name: deploy\n  run: [sh, -c, 'echo quota exceeded; exit 4']\n")
     assert rollbot(env, "preflight", "phase2").returncode == 0
     done = rollbot(env, "rollback", "phase2")
     assert done.returncode == 1
@@ -127,13 +110,14 @@ def test_failed_rollback_exits_nonzero_with_the_failing_output(
     assert "FAILED after" in done.stdout
 
 
-def test_bad_input_gets_a_clear_message_and_changes_nothing(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_bad_input_gets_a_clear_message_and_changes_nothing(ctx: Context, env: dict[str, str], repo: Path) -> None:
     write_runbook(Path(env["RUNBOOK"]), repo)
     unknown = rollbot(env, "rollback", "phase9")
     assert unknown.returncode == 1
-    assert "Unknown phase `phase9`. Valid phases: `phase2` (Factory Pattern Consolidation)" in unknown.stderr
+    assert (
+        "Unknown phase `phase9`. Valid phases: `phase1` (Foundation Analysis, analysis only), `phase2` (Factory"
+        in unknown.stderr
+    )
     level = rollbot(env, "rollback", "phase2", "--level", "nuclear")
     assert "phase2 has no level `nuclear`. Valid levels: `immediate` (30m)" in level.stderr
     no_checkpoint = rollbot(env, "rollback", "phase2")

@@ -131,9 +131,7 @@ def test_cancel_running_rollback_kills_its_process_group(
     )
     assert final.cancelled_by == "U0456LEAD"
     assert final.steps[1].status == "cancelled"
-    wait_for(
-        lambda: not pid_alive(grandchild) and not pid_alive(step.pgid or 0), timeout=10, message="steps dead"
-    )
+    wait_for(lambda: not pid_alive(grandchild) and not pid_alive(step.pgid or 0), timeout=10, message="steps dead")
     wait_for(lambda: holder(ctx.redis, ctx.keys, "sandbox") is None, timeout=10, message="lock released")
     # The worker survives a cancel and takes the next run.
     again = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U1")
@@ -193,9 +191,7 @@ def test_sigkilled_worker_leaves_the_run_interrupted_and_the_lock_free(
     assert ctx.runs.get(record.run_id).status == "running"
 
     # Once the lease expires, the next worker (or any lock request) finds the run abandoned.
-    wait_for(
-        lambda: not ctx.redis.exists(ctx.keys.run_lease(record.run_id)), timeout=15, message="lease expiry"
-    )
+    wait_for(lambda: not ctx.redis.exists(ctx.keys.run_lease(record.run_id)), timeout=15, message="lease expiry")
     started = time.monotonic()
     if found_by == "next worker":
         run_worker(env)

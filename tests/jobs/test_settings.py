@@ -53,9 +53,7 @@ def test_malformed_setting_names_itself(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PAGERDUTY_EVENTS_URL", "http://events.example.com")
     get_settings.cache_clear()
     try:
-        with pytest.raises(
-            SettingsError, match=r"setting PAGERDUTY_EVENTS_URL is malformed: must be an https:// URL"
-        ):
+        with pytest.raises(SettingsError, match=r"setting PAGERDUTY_EVENTS_URL is malformed: must be an https:// URL"):
             get_settings()
     finally:
         get_settings.cache_clear()
@@ -66,9 +64,7 @@ def test_secret_values_include_every_webhook_secret_for_rotation() -> None:
     assert settings.secret_values() == ["xoxb-a", "old-secret", "new-secret"]
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("10s", 10), ("15m", 900), ("1h", 3600), (42, 42), ("90d", 90 * 86400)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("10s", 10), ("15m", 900), ("1h", 3600), (42, 42), ("90d", 90 * 86400)])
 def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

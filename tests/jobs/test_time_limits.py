@@ -34,9 +34,7 @@ def roll_back(ctx: Context, env: dict[str, str], repo: Path, steps: str, budget:
     return ctx.runs.get(record.run_id)
 
 
-def test_step_past_its_timeout_is_killed_with_its_children(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_step_past_its_timeout_is_killed_with_its_children(ctx: Context, env: dict[str, str], repo: Path) -> None:
     script = repo.parent / "spawner.py"
     script.write_text(SPAWNER.format())
     pids = repo.parent / "pids.txt"
@@ -60,9 +58,7 @@ def test_step_past_its_timeout_is_killed_with_its_children(
     assert holder(ctx.redis, ctx.keys, "sandbox") is None
 
 
-def test_level_outlasting_its_budget_ends_budget_exceeded(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_level_outlasting_its_budget_ends_budget_exceeded(ctx: Context, env: dict[str, str], repo: Path) -> None:
     record = roll_back(ctx, env, repo, budget="3s", steps="""\
         - name: slow deploy
           run: [sleep, "1.5"]
@@ -80,9 +76,7 @@ def test_level_outlasting_its_budget_ends_budget_exceeded(
     assert holder(ctx.redis, ctx.keys, "sandbox") is None
 
 
-def test_failing_step_stops_the_run_unless_it_may_continue(
-    ctx: Context, env: dict[str, str], repo: Path
-) -> None:
+def test_failing_step_stops_the_run_unless_it_may_continue(ctx: Context, env: dict[str, str], repo: Path) -> None:
     record = roll_back(ctx, env, repo, """\
         - name: optional notification
           run: [sh, -c, "echo no webhook; exit 3"]
@@ -104,7 +98,4 @@ def test_failing_step_stops_the_run_unless_it_may_continue(
 def test_missing_program_fails_the_step_clearly(ctx: Context, env: dict[str, str], repo: Path) -> None:
     record = roll_back(ctx, env, repo, "- run: [no-such-program-anywhere]\n")
     assert record.status == "failed"
-    assert (
-        record.steps[1].exit_code == 127
-        and "cannot start no-such-program-anywhere" in record.steps[1].output_tail
-    )
+    assert record.steps[1].exit_code == 127 and "cannot start no-such-program-anywhere" in record.steps[1].output_tail

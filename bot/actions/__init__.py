@@ -1,0 +1,17 @@
+"""Button listeners (block_actions), one per action_id."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.actions import checklist, run_buttons
+from jobs.ids import ActionId
+
+
+def register(app: App) -> None:
+    """Attach every button listener to `app`."""
+    app.action(ActionId.ROLLBACK_CONFIRM.value)(run_buttons.confirm)
+    app.action(ActionId.ROLLBACK_CANCEL.value)(run_buttons.cancel)
+    app.action(ActionId.ROLLBACK_RETRY.value)(run_buttons.retry)
+    app.action(ActionId.ROLLBACK_ESCALATE.value)(run_buttons.escalate)
+    app.action(ActionId.CHECKLIST_VERIFIED.value)(checklist.verified)

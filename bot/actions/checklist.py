@@ -1,0 +1,34 @@
+"""*Verified* on a validation card: records who checked an item by hand, and when."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from jobs.access import AccessDenied, authorize
+from jobs.factory import get_slack_client
+from jobs.notifier import RunMessage
+
+
+def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """Authorize, record the verification (first click wins), then refresh the card."""
+    ack()
+    user = body["user"]["id"]
+    run_id, _, index = str(body["actions"][0].get("value") or "").partition("|")
+    ctx = deps.context()
+    try:
+        authorize(deps.runbook(), user, "verify", "verifying checklist items")
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="checklist.verify", result="refused", run_id=run_id, reason=denied.user_message)
+        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
+        return
+    if not index.isdigit() or not ctx.redis.exists(ctx.keys.run(run_id)):
+        respond(text="That checklist is no longer known.", replace_original=False, response_type="ephemeral")
+        return
+    entry = json.dumps({"user": user, "at": ctx.clock().isoformat()})
+    if ctx.redis.hsetnx(ctx.keys.run_verified(run_id), index, entry):
+        ctx.audit(actor=user, action="checklist.verify", result="verified", run_id=run_id, item=int(index))
+    RunMessage(ctx, get_slack_client(), run_id).sync()

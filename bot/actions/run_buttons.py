@@ -1,0 +1,124 @@
+"""Roll back now, Cancel, Retry and Escalate. A click never trusts its value for authorization."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from jobs import blocks
+from jobs.access import AccessDenied, authorize
+from jobs.enqueue import enqueue_once
+from jobs.exceptions import RollbotError
+from jobs.lifecycle import cancel_run
+from jobs.notifier import alert_channel, next_level
+from jobs.plan import Plan
+
+logger = logging.getLogger(__name__)
+
+
+def _action(body: dict[str, Any]) -> tuple[str, str]:
+    """The clicking user and the button's value."""
+    return body["user"]["id"], str(body["actions"][0].get("value") or "")
+
+
+def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool) -> None:
+    """Authorize `user`, then enqueue `plan` once per `token` (double clicks and retries are no-ops)."""
+    ctx = deps.context()
+    try:
+        authorize(plan.runbook, user, "rollback", f"rolling back {plan.phase_name}")
+        if plan.approvals > 1:
+            raise AccessDenied(
+                f"{plan.level_name} needs a second approver (two-person rule); Slack cannot "
+                f"collect it yet. Use `rollbot rollback {plan.phase_name} --level {plan.level_name}`."
+            )
+        record, created = enqueue_once(ctx, plan, deps.actor(user), token)
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
+                  level=plan.level_name, reason=denied.user_message)  # fmt: skip
+        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
+        return
+    except RedisError:
+        logger.exception("Redis unreachable while starting %s for %s", plan.phase_name, user)
+        respond(text=blocks.manual_fallback(plan), replace_original=False, response_type="ephemeral")
+        return
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        return
+    channel = alert_channel(ctx, plan.runbook)
+    if created:
+        text = (f"✅ Confirmed by <@{user}>: {plan.kind} {blocks.target(plan)} is run `{record.run_id}`. "
+                f"Progress in {channel}.")  # fmt: skip
+    else:
+        text = f"Already started as run `{record.run_id}` ({record.status}); progress in {channel}."
+    respond(text=text, replace_original=replace, response_type="ephemeral")
+
+
+def confirm(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Roll back now* on the plan: start the run exactly once."""
+    ack()
+    user, value = _action(body)
+    request = json.loads(value)
+    plan = deps.plan(deps.runbook(), request["kind"], request["phase"], request["level"])
+    _start(respond, plan, user, f"confirm:{request['token']}", replace=True)
+
+
+def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Cancel* on a plan (nothing ran) or *Cancel run* on a run message."""
+    ack()
+    user, run_id = _action(body)
+    if not run_id:
+        respond(text="Cancelled: nothing was run.", replace_original=True, response_type="ephemeral")
+        return
+    ctx = deps.context()
+    try:
+        authorize(deps.runbook(), user, "cancel", "cancelling a run")
+        record = cancel_run(ctx, run_id, user)
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
+        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
+        return
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        return
+    state = "cancelled" if record.status == "cancelled" else "being cancelled; its running step is stopped"
+    respond(text=f"🛑 Run `{run_id}` is {state}.", replace_original=False, response_type="ephemeral")
+
+
+def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
+    user, run_id = _action(body)
+    ctx = deps.context()
+    book = deps.runbook()
+    try:
+        previous = ctx.runs.get(run_id)
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        return
+    level = next_level(book, previous) if escalate else previous.level
+    if level is None:
+        respond(text=f"{previous.phase} has no level after {previous.level}.", replace_original=False,
+                response_type="ephemeral")  # fmt: skip
+        return
+    plan = deps.plan(book, "rollback", previous.phase, level)
+    if escalate and plan.needs_checkpoint and plan.checkpoint is None:
+        respond(
+            text=f"No checkpoint recorded for {plan.phase_name}.", replace_original=False, response_type="ephemeral"
+        )
+        return
+    _start(respond, plan, user, f"{'escalate' if escalate else 'retry'}:{run_id}", replace=False)
+
+
+def retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Retry* on a failed run: the same phase and level again (once per failed run)."""
+    ack()
+    _rerun(body, respond, escalate=False)
+
+
+def escalate(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Escalate to next level* on a failed run (Phase 3: level1 → level2 → level3)."""
+    ack()
+    _rerun(body, respond, escalate=True)

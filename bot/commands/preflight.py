@@ -1,0 +1,51 @@
+"""`/preflight <phase>`: record the checkpoint and run the pre-flight checks on a worker."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from bot.commands.parsing import parse_phase_only
+from jobs import blocks
+from jobs.access import AccessDenied, authorize
+from jobs.enqueue import enqueue_run
+from jobs.exceptions import RollbotError
+from jobs.plan import Kind, select
+
+logger = logging.getLogger(__name__)
+
+
+def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    """Parse → authorize → ack → enqueue; the checks' progress goes to the alert channel."""
+    start(ack, respond, command, "preflight", "/preflight", phase_required=True)
+
+
+def start(ack: Ack, respond: Respond, command: dict[str, Any], kind: Kind, name: str, phase_required: bool) -> None:
+    """Shared by /preflight and /validate: they start a run at once (nothing to confirm)."""
+    user = command["user_id"]
+    book = deps.runbook()
+    phase = parse_phase_only(command.get("text", ""), book, name, required=phase_required)
+    plan = select(book, kind, phase)
+    what = "running pre-flight checks" if kind == "preflight" else "running validation"
+    try:
+        authorize(book, user, "preflight" if kind == "preflight" else "validate", what)
+    except AccessDenied as denied:
+        deps.context().audit(actor=user, action=f"{kind}.request", result="refused", phase=plan.phase_name,
+                             reason=denied.user_message)  # fmt: skip
+        ack(response_type="ephemeral", text=denied.user_message)
+        return
+    ack(response_type="ephemeral", text=f"⏳ Queuing {blocks.KIND_TITLES[kind].lower()} for {plan.phase_name}…")
+    try:
+        record = enqueue_run(deps.context(), deps.plan(book, kind, phase), deps.actor(user))
+    except RedisError:
+        logger.exception("Redis unreachable while queuing %s %s for %s", kind, phase, user)
+        respond(text=blocks.manual_fallback(plan))
+        return
+    except RollbotError as error:
+        respond(text=error.user_message)
+        return
+    respond(text=f"Queued run `{record.run_id}`; its progress goes to the alert channel.")

@@ -1,0 +1,120 @@
+"""`/rollback`: the plan with a confirm button, and status, history, cancel and help."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from bot.commands.parsing import Command, parse_rollback
+from jobs import blocks
+from jobs.access import AccessDenied, authorize
+from jobs.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
+from jobs.lifecycle import cancel_run, sweep_interrupted
+from jobs.plan import Plan, select
+from jobs.runbook.model import Runbook
+
+logger = logging.getLogger(__name__)
+
+
+def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    """Parse → authorize → answer (ephemeral). Only `cancel` changes anything, and only after ack."""
+    user = command["user_id"]
+    book = deps.runbook()
+    parsed = parse_rollback(command.get("text", ""), book)
+    if parsed.action == "help":
+        ack(response_type="ephemeral", text=blocks.help_text(book))
+    elif parsed.action in ("status", "history"):
+        ack(response_type="ephemeral", text=_list_runs(parsed.action))
+    elif parsed.action == "cancel":
+        _cancel(ack, respond, book, user, parsed.run_id)
+    else:
+        _show_plan(ack, book, user, parsed)
+
+
+def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
+    ctx = deps.context()
+    try:
+        plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
+    except (UnknownTargetError, AnalysisOnlyError) as error:
+        ack(response_type="ephemeral", text=error.user_message if isinstance(error, AnalysisOnlyError) else
+            f"{error.user_message}\n\n{blocks.help_text(book)}")  # fmt: skip
+        return
+    except RedisError:
+        logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)
+        ack(
+            response_type="ephemeral", text=blocks.manual_fallback(select(book, "rollback", parsed.phase, parsed.level))
+        )
+        return
+    if parsed.dry_run:
+        title, plan_blocks = blocks.plan_message(plan, token=None)
+        ack(response_type="ephemeral", text=title, blocks=plan_blocks)
+        return
+    try:
+        authorize(book, user, "rollback", f"rolling back {plan.phase_name}")
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
+                  level=plan.level_name, reason=denied.user_message)  # fmt: skip
+        ack(response_type="ephemeral", text=denied.user_message)
+        return
+    title, plan_blocks = blocks.plan_message(plan, token=_confirmable(plan))
+    if blocker := _blocker(plan):
+        plan_blocks.append(blocks.note(blocker))
+    ack(response_type="ephemeral", text=title, blocks=plan_blocks)
+
+
+def _confirmable(plan: Plan) -> str | None:
+    """A one-time token for the confirm button, or None when the plan cannot be confirmed here."""
+    return None if _blocker(plan) else secrets.token_urlsafe(12)
+
+
+def _blocker(plan: Plan) -> str | None:
+    if plan.needs_checkpoint and plan.checkpoint is None:
+        return f"Nothing to roll back to yet: run `/preflight {plan.phase_name}` before the change."
+    if plan.approvals > 1:
+        return (f"{plan.level_name} needs a second approver (two-person rule), which Slack cannot collect yet. "
+                f"From the deploy host: `rollbot rollback {plan.phase_name} --level {plan.level_name}`.")  # fmt: skip
+    return None
+
+
+def _list_runs(what: str) -> str:
+    ctx = deps.context()
+    now = ctx.clock()
+    if what == "status":
+        sweep_interrupted(ctx)
+        return blocks.run_list(ctx.runs.active(), now, "No rollback, pre-flight or validation is running.")
+    return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
+
+
+def _cancel(ack: Ack, respond: Respond, book: Runbook, user: str, run_id: str | None) -> None:
+    ctx = deps.context()
+    if run_id is None:
+        active = [r for r in ctx.runs.active() if r.service == book.service]
+        if len(active) != 1:
+            listed = blocks.run_list(active, ctx.clock(), "")
+            ack(
+                response_type="ephemeral",
+                text="Nothing is running." if not active else f"Which one? `/rollback cancel <run>`:\n{listed}",
+            )
+            return
+        run_id = active[0].run_id
+    try:
+        authorize(book, user, "cancel", "cancelling a run")
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
+        ack(response_type="ephemeral", text=denied.user_message)
+        return
+    ack()
+    try:
+        record = cancel_run(ctx, run_id, user)
+    except RollbotError as error:
+        respond(text=error.user_message)
+        return
+    if record.status == "cancelled":
+        respond(text=f"🛑 Run `{run_id}` cancelled before it started.")
+    else:
+        respond(text=f"🛑 Cancelling run `{run_id}`: its running step is being stopped.")

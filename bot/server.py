@@ -1,0 +1,53 @@
+"""`rollbot web`: the WSGI app behind gunicorn (gthread workers), built after fork in each worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from bot.app import create_app
+from bot.web import WSGIApp, create_wsgi_app
+
+THREADS_PER_WORKER = 16
+
+
+def build_wsgi_app() -> WSGIApp:
+    """Bolt app plus routes, for one server process."""
+    return create_wsgi_app(create_app())
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn configured in code (no config file, no command-line parsing of its own)."""
+
+    def __init__(self, factory: Callable[[], WSGIApp], options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WSGIApp:
+        return self._factory()
+
+
+def serve(host: str, port: int, workers: int | None = None, log_level: str = "info") -> None:
+    """Serve until stopped. `workers` defaults to `WEB_CONCURRENCY` or 2."""
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "loglevel": log_level.lower(),
+        "accesslog": None,
+        "errorlog": "-",
+        "proc_name": "rollbot-web",
+    }
+    _Server(build_wsgi_app, options).run()

@@ -1,0 +1,31 @@
+"""Identifiers integrations, tests and people's muscle memory depend on (DESIGN.md, fixed)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    """`action_id` of every button rollbot posts."""
+
+    ROLLBACK_CONFIRM = "rollback_confirm"
+    ROLLBACK_CANCEL = "rollback_cancel"
+    ROLLBACK_RETRY = "rollback_retry"
+    ROLLBACK_ESCALATE = "rollback_escalate"
+    APPROVAL_APPROVE = "approval_approve"
+    APPROVAL_REJECT = "approval_reject"
+    PD_ACKNOWLEDGE = "pd_acknowledge"
+    PD_RESOLVE = "pd_resolve"
+    STAKEHOLDERS_NOTIFIED = "stakeholders_notified"
+    CHECKLIST_VERIFIED = "checklist_verified"
+    ALERT_ROLLBACK = "alert_rollback"
+    ALERT_KEEP_WATCHING = "alert_keep_watching"
+    ALERT_SILENCE = "alert_silence"
+
+
+class MetadataType(StrEnum):
+    """`metadata.event_type` of rollbot's messages."""
+
+    RUN = "rollbot_run"
+    ALERT = "rollbot_alert"
+    APPROVAL = "rollbot_approval"

@@ -1,0 +1,69 @@
+"""Slack down for the whole run: the rollback is not delayed, and the channel catches up later."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rq.registry import ScheduledJobRegistry
+
+from jobs.context import Context
+from jobs.enqueue import enqueue_run
+from jobs.factory import get_queue, get_slack_client
+from jobs.notifier import RunMessage
+from jobs.plan import select, with_checkpoint
+from jobs.runbook.loader import load_runbook
+from tests.bot.test_slack_rollback import channel_posts, final_state, ready_repo
+from tests.conftest import git, run_worker
+from tests.jobs.test_locking_and_cancel import rollback_plan
+from tests.standins.slack import Failure, SlackStandIn
+
+
+def test_final_state_is_delivered_once_slack_answers_again(
+    ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn
+) -> None:
+    good, _ = ready_repo(ctx, env, repo, steps="- name: deploy\n  run: [sh, -c, 'echo boom; exit 1']\n")
+    runbook = load_runbook(Path(env["RUNBOOK"]))
+    plan = with_checkpoint(select(runbook, "rollback", "phase2"), ctx.checkpoints.get("sandbox", "phase2"))
+    record = enqueue_run(ctx, plan, "U0ONCALL")
+    slack.fail(Failure(count=0, status=500, until=time.monotonic() + 3600))
+
+    started = time.monotonic()
+    run_worker(env, ROLLBOT_SLACK_FLUSH_SECONDS="1")
+    assert time.monotonic() - started < 60
+
+    final = ctx.runs.get(record.run_id)
+    assert final.status == "failed" and git(repo, "rev-parse", "HEAD") == good  # the reset ran; the deploy failed
+    assert not [c for c in slack.calls if c.status == 200]  # nothing got through
+    notify = get_queue("notify")
+    scheduled = ScheduledJobRegistry(queue=notify)
+    assert f"notify-{record.run_id}" in scheduled.get_job_ids()  # delivered later, retried with backoff
+
+    slack.failures.clear()  # Slack is back
+    time.sleep(2.5)  # the delivery is due 2 s after the run ended
+    run_worker(env)
+
+    assert final_state(slack)["status"] == "failed"
+    assert len(channel_posts(slack)) == 1
+    replies = [c.params["text"] for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.params]
+    assert any("boom" in r for r in replies)
+    assert any("Slack could not be reached from" in r and "arrived late" in r for r in replies)
+    assert len(slack.calls_to("upload")) == 1
+
+    # Syncing again changes nothing: no second post, reply or upload.
+    calls = len(slack.calls)
+    assert RunMessage(ctx, get_slack_client(), record.run_id).sync()
+    assert [c.method for c in slack.calls[calls:]] == ["chat.update"]
+
+
+def test_deleted_run_message_is_posted_again(
+    ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn
+) -> None:
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
+    message = RunMessage(ctx, get_slack_client(), record.run_id)
+    assert message.sync()
+    first_ts = ctx.redis.hget(ctx.keys.run_slack(record.run_id), "ts")
+    slack.fail(Failure(count=1, status=200, error="message_not_found", methods=("chat.update",)))
+    assert message.sync()
+    assert len(channel_posts(slack)) == 2
+    assert ctx.redis.hget(ctx.keys.run_slack(record.run_id), "ts") != first_ts

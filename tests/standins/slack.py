@@ -1,0 +1,201 @@
+"""A small Slack Web API stand-in on a loopback port, in the manner of bolt-python's own tests:
+it records every call, answers like Slack, and can be told to answer 429 or 500 for a while.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+CHANNEL_IDS = {"#critical-alerts": "C0ALERTS"}
+
+
+@dataclass
+class Call:
+    """One request the stand-in received."""
+
+    method: str  # Web API method, or "response_url", or "upload"
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+
+@dataclass
+class Failure:
+    """Answer the next `count` API calls (matching `methods`, all when empty) with `status`."""
+
+    count: int
+    status: int
+    retry_after: int | None = None
+    methods: tuple[str, ...] = ()
+    until: float | None = None  # or: fail every matching call until this monotonic time
+    error: str = "ratelimited"  # the `error` of the answer (with status 200: an API error like Slack's)
+
+
+def _parse(body: bytes, content_type: str) -> dict[str, Any]:
+    if not body:
+        return {}
+    if "json" in content_type:
+        parsed: dict[str, Any] = json.loads(body)
+        return parsed
+    fields = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    for key in ("blocks", "metadata", "files"):
+        if isinstance(fields.get(key), str):
+            with contextlib.suppress(ValueError):
+                fields[key] = json.loads(fields[key])
+    return fields
+
+
+class SlackStandIn:
+    """Start with `start()`; `url` is the Web API base for `SLACK_API_URL`."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.failures: list[Failure] = []
+        self.group_members: dict[str, list[str]] = {}
+        self.user_emails: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        """A `response_url` for signed requests; what is posted to it is recorded."""
+        return f"{self.base}/response/{name}"
+
+    def start(self) -> SlackStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.failures.clear()
+            self.group_members.clear()
+            self.user_emails.clear()
+
+    def fail(self, failure: Failure) -> None:
+        with self._lock:
+            self.failures.append(failure)
+
+    def calls_to(self, method: str, ok_only: bool = True) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
+
+    def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 30) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                calls = list(self.calls)
+            if predicate(calls):
+                return calls
+            time.sleep(0.05)
+        raise AssertionError(f"the Slack stand-in never saw the expected calls; it saw {[c.method for c in calls]}")
+
+    # --- serving ------------------------------------------------------------------------
+
+    def _failure_for(self, method: str) -> Failure | None:
+        with self._lock:
+            for failure in self.failures:
+                if failure.methods and method not in failure.methods:
+                    continue
+                if failure.until is not None:
+                    if time.monotonic() < failure.until:
+                        return failure
+                    continue
+                if failure.count > 0:
+                    failure.count -= 1
+                    return failure
+        return None
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = CHANNEL_IDS.get(str(params.get("channel", "")), params.get("channel") or "C0ALERTS")
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UROLLBOT", "bot_id": "BROLLBOT", "team_id": "T0TEST", "url": self.base}
+        if method == "chat.postMessage":
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": params.get("ts")}
+        if method == "chat.getPermalink":
+            return {"ok": True, "permalink": f"https://slack.example/archives/{channel}/p{params.get('message_ts')}"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = params.get("files") or []
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.group_members.get(str(params.get("usergroup")), [])}
+        if method == "users.info":
+            user = str(params.get("user"))
+            return {"ok": True, "user": {"id": user, "profile": {"email": self.user_emails.get(user, "")}}}
+        return {"ok": True}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.split("?")[0]
+                if path.startswith("/response/"):
+                    standin._record(Call("response_url", json.loads(body or b"{}") | {"url": path}))
+                    self._reply(200, {"ok": True})
+                    return
+                if path.startswith("/upload/"):
+                    standin._record(Call("upload", {"file": path.rsplit("/", 1)[1], "content": body.decode()}))
+                    self._reply(200, {"ok": True})
+                    return
+                method = path.removeprefix("/api/")
+                params = _parse(body, self.headers.get("Content-Type", ""))
+                params.update({k: v[0] for k, v in parse_qs(self.path.partition("?")[2]).items()})
+                failure = standin._failure_for(method)
+                if failure is not None:
+                    standin._record(Call(method, params, status=failure.status))
+                    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+                    self._reply(failure.status, {"ok": False, "error": failure.error}, headers)
+                    return
+                standin._record(Call(method, params))
+                self._reply(200, standin._answer(method, params))
+
+        return Handler
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
