@@ -25,6 +25,7 @@ from jobs.enqueue import create_run
 from jobs.executor import Executor, new_step_records
 from jobs.keys import Keys
 from jobs.plan import Plan, select
+from jobs.process import output_file
 from jobs.redaction import Redactor
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
@@ -60,7 +61,7 @@ def _bash(folder: Path, steps: int) -> Callable[[], None]:
 
 def _executor(plan: Plan, redactor: Redactor) -> Callable[[], None]:
     def run() -> None:
-        with tempfile.TemporaryFile() as output:
+        with output_file("rb-bench") as output:
             executor = Executor(plan, "rb-bench", "bench", output, redactor, lambda: None, utcnow, lambda _c: None)
             status, _ = executor.run(new_step_records(plan, redactor))
         assert status == "succeeded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def _start(process: Process, log_level: str | None = None) -> Settings:
     try:
         get_redis().ping()
     except RedisError as error:
-        raise SettingsError(f"Redis at REDIS_URL={settings.redis_url} does not answer: {error}") from error
+        raise SettingsError(f"Redis at REDIS_URL={settings.masked_redis_url()} does not answer: {error}") from error
     return settings
 
 
@@ -59,6 +60,11 @@ def runbook_check(path: Path | None) -> None:
 
     path = path or get_settings().runbook
     click.echo(terminal.runbook_summary(path, load_runbook(path)))
+
+
+def _stop_from_signal(signum: int, _frame: object) -> None:
+    """SIGTERM or SIGHUP (a closed ssh session) stop a terminal run the way Ctrl-C does."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
@@ -88,6 +94,7 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
             )
     record = create_run(ctx, plan, actor)
     click.echo(f"Run {record.run_id} started by {actor}.")
+    previous = {sig: signal.signal(sig, _stop_from_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         final = execute_run(
             ctx, record.run_id, loaded, observers=[lambda step: terminal.print_step(step, len(plan.steps))]
@@ -95,6 +102,9 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
         sys.exit(130)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo(terminal.run_result(final))
     if kind == "validation" and (manual := manual_checklist_items(loaded)):
         click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))

@@ -9,6 +9,8 @@ from redis import Redis
 
 from jobs.keys import Keys
 
+HISTORY_LENGTH = 20
+
 
 class Checkpoint(BaseModel):
     """A tag taken by `git.checkpoint`, with the commit it pointed at when taken."""
@@ -28,9 +30,20 @@ class CheckpointStore:
         self._redis = redis
         self._keys = keys
 
-    def record(self, service: str, phase: str, checkpoint: Checkpoint) -> None:
-        """Make `checkpoint` the one rollbacks of `phase` reset to."""
-        self._redis.set(self._keys.checkpoint(service, phase), checkpoint.model_dump_json())
+    def record(self, service: str, phase: str, checkpoint: Checkpoint) -> Checkpoint | None:
+        """Make `checkpoint` the one rollbacks of `phase` reset to; returns the one it replaces,
+        which is kept in the phase's history (the last 20).
+        """
+        key = self._keys.checkpoint(service, phase)
+        previous = self._redis.getset(key, checkpoint.model_dump_json())
+        if previous is None:
+            return None
+        history = self._keys.checkpoint_history(service, phase)
+        with self._redis.pipeline() as pipe:
+            pipe.lpush(history, previous)
+            pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
+            pipe.execute()
+        return Checkpoint.model_validate_json(previous)
 
     def get(self, service: str, phase: str) -> Checkpoint | None:
         """The recorded checkpoint of `phase`, or None when no preflight recorded one."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
+
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.factory import get_queue
 from jobs.plan import Plan
 from jobs.redis_values import optional_text
-from jobs.runs import QUEUE_FOR_KIND, RunRecord, new_run_id
+from jobs.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +35,8 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def create_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
-    """Store a new queued run record for `plan` (job id = run id)."""
+def create_run(ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False) -> RunRecord:
+    """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id)."""
     now = ctx.clock()
     run_id = new_run_id(plan.kind, now)
     record = RunRecord(
@@ -44,7 +48,7 @@ def create_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
         actor=actor,
         created_at=now,
         budget=plan.budget,
-        job_id=run_id,
+        job_id=run_id if queued_for_workers else None,
         checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
         checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
     )
@@ -61,8 +65,11 @@ def create_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
 
 
 def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
-    """`RunInProgressError` naming the run when the service already has a queued or running one."""
-    busy = [run for run in ctx.runs.active() if run.service == plan.runbook.service]
+    """`RunInProgressError` naming the run when the service already has a queued or running one in
+    the same lane (rollbacks and preflights; validations apart).
+    """
+    lane = LANE_FOR_KIND[plan.kind]
+    busy = [run for run in ctx.runs.active() if run.service == plan.runbook.service and run.lane == lane]
     if busy:
         other = busy[0]
         what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
@@ -83,6 +90,20 @@ def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
 
 def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
     """Put the RQ job for a queued record on its queue; a failure to enqueue fails the run loudly."""
+    try:
+        return _enqueue_job(ctx, record)
+    except RedisError:
+        now = ctx.clock()
+
+        def failed(current: RunRecord) -> None:
+            current.status, current.ended_at, current.error = "failed", now, "could not be queued (Redis error)"
+
+        with contextlib.suppress(RedisError):
+            ctx.runs.update(record.run_id, failed)
+        raise
+
+
+def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
     queue = get_queue(QUEUE_FOR_KIND[record.kind])
     description = f"{record.kind} {record.phase} {record.level or ''} by {record.actor}".replace("  ", " ")
     queue.enqueue(
@@ -98,10 +119,20 @@ def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
 
 
 def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
-    """Check the plan can run (checkpoint present, service not busy), record it and enqueue it."""
+    """Check the plan can run (checkpoint present, service not busy), record it and enqueue it.
+    The busy check and the record are one step (under a short lock): two requests never both pass.
+    """
     plan.require_checkpoint()
-    refuse_if_busy(ctx, plan, actor)
-    return enqueue_job(ctx, create_run(ctx, plan, actor))
+    guard = Lock(ctx.redis, ctx.keys.enqueue_guard(plan.runbook.service), timeout=10, blocking_timeout=5)
+    if not guard.acquire():
+        raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
+    try:
+        refuse_if_busy(ctx, plan, actor)
+        record = create_run(ctx, plan, actor, queued_for_workers=True)
+    finally:
+        with contextlib.suppress(LockError):
+            guard.release()
+    return enqueue_job(ctx, record)
 
 
 REQUEST_TTL_SECONDS = 86400

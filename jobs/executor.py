@@ -16,7 +16,7 @@ from jobs.checkpoints import Checkpoint
 from jobs.durations import format_duration
 from jobs.exceptions import RollbotError
 from jobs.plan import Plan, command_text, step_title
-from jobs.process import RUN_MARKER_ENV, run_process
+from jobs.process import RUN_MARKER_ENV, public_environment, run_process
 from jobs.redaction import Redactor
 from jobs.runbook.model import (
     CommandStep,
@@ -28,6 +28,7 @@ from jobs.runbook.model import (
 )
 from jobs.runbook.placeholders import substitute
 from jobs.runs import RunStatus, StepRecord, StepStatus
+from jobs.settings import PRIVATE_ENV_PREFIXES, SETTING_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ TAIL_LINES = 40
 TAIL_CHARS = 4000
 MAX_OUTPUT_READ = 256 * 1024  # bytes of a step's output kept for the run log (the last ones)
 HTTP_CHECK_TIMEOUT = 30.0
-# Settings that must not leak into step processes (they are rollbot's, not the service's).
-_PRIVATE_ENV_PREFIXES = ("SLACK_", "PAGERDUTY_", "ROLLBOT_", "RQ_")
 
 # A failing step's status decides the run's; `failed` with continue_on_failure does not stop it.
 _RUN_STATUS_FOR: dict[StepStatus, RunStatus] = {
@@ -49,7 +48,7 @@ _RUN_STATUS_FOR: dict[StepStatus, RunStatus] = {
 
 def step_environment(run_id: str, plan: Plan) -> dict[str, str]:
     """The environment steps run with: the process's, without rollbot's own secrets and settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
+    env = public_environment(set(SETTING_NAMES), PRIVATE_ENV_PREFIXES)
     env |= {RUN_MARKER_ENV: run_id, "ROLLBOT_PHASE": plan.phase_name, "ROLLBOT_LEVEL": plan.level_name or ""}
     return env
 
@@ -85,7 +84,7 @@ class Executor:
     redactor: Redactor
     should_stop: Callable[[], str | None]
     clock: Callable[[], datetime]
-    record_checkpoint: Callable[[Checkpoint], None]
+    record_checkpoint: Callable[[Checkpoint], Checkpoint | None]
     on_step: Callable[[StepRecord, str | None], None] = lambda _record, _output: None
     ca_bundle: Path | None = None
 
@@ -118,6 +117,10 @@ class Executor:
         return status, time.monotonic() - started
 
     def _run_one(self, step: StepBase, record: StepRecord, budget_deadline: float) -> StepOutcome:
+        if (cancelled_by := self.should_stop()) is not None:
+            record.status, record.detail = "cancelled", f"not started: cancelled by {cancelled_by}"
+            self.on_step(record, None)
+            return StepOutcome("cancelled")
         remaining = budget_deadline - time.monotonic()
         budget_text = format_duration(self.plan.budget)
         if remaining <= 0:
@@ -147,7 +150,7 @@ class Executor:
         for note in outcome.notes:
             self._write(f"rollbot: {note}\n")
         record.status, record.exit_code = outcome.status, outcome.exit_code
-        record.detail = "; ".join(outcome.notes) or None
+        record.detail = self.redactor("; ".join(outcome.notes)) or None
         record.pgid = None
         text = self._output_since(offset)
         record.output_tail = _tail(text)
@@ -200,10 +203,15 @@ class Executor:
         checkpoint, notes = git.create_checkpoint(
             self.plan.runbook.repo, prefix, step.branch, self.clock(), run_id=self.run_id, actor=self.actor
         )
-        self.record_checkpoint(checkpoint)
+        replaced = self.record_checkpoint(checkpoint)
         self.checkpoint = checkpoint
         self.values |= {"checkpoint": checkpoint.tag, "checkpoint_commit": checkpoint.commit}
-        return StepOutcome("succeeded", notes=[*notes, f"recorded as the {self.plan.phase_name} checkpoint"])
+        notes.append(f"recorded as the {self.plan.phase_name} checkpoint")
+        if replaced is not None:
+            notes.append(
+                f"it replaces {replaced.tag} ({replaced.commit[:12]}, taken {replaced.taken_at:%Y-%m-%d %H:%M} UTC)"
+            )
+        return StepOutcome("succeeded", notes=notes)
 
     def _reset(self) -> StepOutcome:
         if self.checkpoint is None:
@@ -239,8 +247,12 @@ class Executor:
 
     def _output_since(self, offset: int) -> str:
         end = self.output.seek(0, os.SEEK_END)
+        if offset > end:
+            offset = 0  # the file was cut back while the step ran (see `cap_output`)
         start = max(offset, end - MAX_OUTPUT_READ)
         raw = os.pread(self.output.fileno(), end - start, start)
+        if start > offset:
+            raw = raw.partition(b"\n")[2]  # never start inside a line (or inside a secret)
         return self.redactor(raw.decode("utf-8", errors="replace"))
 
 

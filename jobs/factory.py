@@ -31,7 +31,7 @@ def redis_client(fail_fast: bool = False) -> Redis:
     if fail_fast:
         retry, connect_timeout, timeout = Retry(NoBackoff(), retries=0), 0.5, 1.0
     else:
-        retry, connect_timeout, timeout = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 30.0
+        retry, connect_timeout, timeout = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 10.0
     return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=connect_timeout,

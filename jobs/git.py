@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import datetime
 from pathlib import Path
 
 from jobs.checkpoints import Checkpoint
 from jobs.exceptions import RollbotError
+from jobs.process import public_environment
+from jobs.settings import PRIVATE_ENV_PREFIXES, SETTING_NAMES
 
 GIT_TIMEOUT_SECONDS = 120.0
 # Identity for the commits `git stash` makes, used only when the repository has none configured.
@@ -33,7 +34,7 @@ def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT_SECONDS, env: dict[
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {})},
+            env={**public_environment(set(SETTING_NAMES), PRIVATE_ENV_PREFIXES), **(env or {})},
             check=False,
             stdin=subprocess.DEVNULL,
         )

@@ -44,20 +44,34 @@ def metric_value(payload: Any, threshold: Threshold, name: str) -> float | None:
     return float(node)
 
 
-def rollback_breaches(source: HealthSource, payload: Any) -> list[str]:
-    """Metrics past their `rollback_below`/`rollback_above` limits (missing ones count as breaches)."""
-    breaches = []
+def _lowest_allowed(threshold: Threshold) -> float | None:
+    limits = [normalize(v) for v in (threshold.alert_below, threshold.rollback_below) if v is not None]
+    return max(limits) if limits else None
+
+
+def _highest_allowed(threshold: Threshold) -> float | None:
+    limits = [v for v in (threshold.alert_above, threshold.rollback_above) if v is not None]
+    return min(limits) if limits else None
+
+
+def unhealthy_metrics(source: HealthSource, payload: Any) -> list[str]:
+    """Metrics outside their limits, alert or rollback, whichever is stricter; a metric with limits
+    that is missing from the payload counts as unhealthy. (Baseline-relative limits need a
+    baseline and are judged by the monitor, not here.)
+    """
+    problems = []
     for name, threshold in source.metrics.items():
-        if threshold.rollback_below is None and threshold.rollback_above is None:
+        low, high = _lowest_allowed(threshold), _highest_allowed(threshold)
+        if low is None and high is None:
             continue
         value = metric_value(payload, threshold, name)
         if value is None:
-            breaches.append(f"{name} missing")
-        elif threshold.rollback_below is not None and normalize(value) < normalize(threshold.rollback_below):
-            breaches.append(f"{name} {value:g} < {threshold.rollback_below:g}")
-        elif threshold.rollback_above is not None and value > threshold.rollback_above:
-            breaches.append(f"{name} {value:g} > {threshold.rollback_above:g}")
-    return breaches
+            problems.append(f"{name} missing")
+        elif low is not None and normalize(value) < low:
+            problems.append(f"{name} {value:g} < {low:g}")
+        elif high is not None and value > high:
+            problems.append(f"{name} {value:g} > {high:g}")
+    return problems
 
 
 def http_check(url: str, method: str, expect_status: int | None, timeout: float, ca_bundle: Path | None) -> CheckResult:
@@ -72,7 +86,7 @@ def http_check(url: str, method: str, expect_status: int | None, timeout: float,
 
 
 def probe(url: str, source: HealthSource | None, timeout: float, ca_bundle: Path | None) -> CheckResult:
-    """Healthy = 2xx and, for a health source, no metric past a rollback threshold."""
+    """Healthy = 2xx and, for a health source, every metric within its alert and rollback limits."""
     try:
         with http_client(ca_bundle, timeout) as client:
             response = client.get(url)
@@ -86,8 +100,8 @@ def probe(url: str, source: HealthSource | None, timeout: float, ca_bundle: Path
         payload = response.json()
     except ValueError:
         return CheckResult(False, f"GET {url}: answer is not JSON")
-    breaches = rollback_breaches(source, payload)
-    return CheckResult(not breaches, "; ".join(breaches) or f"GET {url}: all metrics within limits")
+    problems = unhealthy_metrics(source, payload)
+    return CheckResult(not problems, "; ".join(problems) or f"GET {url}: all metrics within limits")
 
 
 def wait_until_healthy(

@@ -56,9 +56,18 @@ class Keys:
         """Set of run ids that are queued or running."""
         return f"{self.namespace}:runs:active"
 
-    def service_lock(self, service: str) -> str:
-        """One rollback at a time per service; the value is the holder's run id."""
-        return f"{self.namespace}:lock:service:{service}"
+    def service_lock(self, service: str, lane: str = "change") -> str:
+        """One run at a time per service and lane; the value is the holder's run id."""
+        suffix = "" if lane == "change" else f":{lane}"
+        return f"{self.namespace}:lock:service:{service}{suffix}"
+
+    def enqueue_guard(self, service: str) -> str:
+        """Held for a moment while a run is checked against the busy ones and recorded."""
+        return f"{self.namespace}:lock:enqueue:{service}"
+
+    def checkpoint_history(self, service: str, phase: str) -> str:
+        """Checkpoints the phase had before its current one, newest first."""
+        return f"{self.namespace}:checkpoint:{service}:{phase}:history"
 
     def checkpoint(self, service: str, phase: str) -> str:
         """The phase's recorded checkpoint (tag, commit, when, by whom)."""

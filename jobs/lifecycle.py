@@ -9,7 +9,7 @@ from typing import Literal
 from redis.exceptions import RedisError
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from jobs import locks
 from jobs.context import Context
@@ -21,6 +21,7 @@ from jobs.runs import RunRecord
 logger = logging.getLogger(__name__)
 
 CANCEL_FLAG_TTL_SECONDS = 86400
+STRANDED_AFTER_SECONDS = 300  # a terminal-started run still queued after this never started
 
 
 def kill_step_processes(ctx: Context, run_id: str) -> int:
@@ -68,7 +69,7 @@ def finalize_abandoned_run(
         return None
     if not ended_here:
         return record
-    released = locks.release_if_held_by(ctx.redis, ctx.keys, record.service, run_id)
+    released = locks.release_if_held_by(ctx.redis, ctx.keys, record.service, record.lane, run_id)
     ctx.redis.delete(ctx.keys.run_lease(run_id))
     logger.warning("run %s ended %s: %s (lock released: %s)", run_id, status, reason, released)
     ctx.audit(
@@ -86,12 +87,34 @@ def is_abandoned(ctx: Context, record: RunRecord) -> bool:
     return record.status == "running" and not ctx.redis.exists(ctx.keys.run_lease(record.run_id))
 
 
+def stranded_reason(ctx: Context, record: RunRecord) -> str | None:
+    """Why a queued run can never start (its job is gone or ended), or None while it still may."""
+    if record.status != "queued":
+        return None
+    if record.job_id is None:  # started from a terminal: it runs at once, unless that terminal died
+        age = (ctx.clock() - record.created_at).total_seconds()
+        return "the terminal that started it went away before it ran" if age > STRANDED_AFTER_SECONDS else None
+    try:
+        status = Job.fetch(record.job_id, connection=ctx.redis).get_status()
+    except NoSuchJobError:
+        return "its job disappeared from the queue"
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
+        return f"its job ended ({status.value}) without running it"
+    return None
+
+
 def sweep_interrupted(ctx: Context) -> list[str]:
-    """Mark every running run without a live lease `interrupted` (and free its lock)."""
+    """End every run that can no longer finish: running without a live lease, or queued with no
+    job left to run it. They end `interrupted` and free their lock.
+    """
     ended = []
     for record in ctx.runs.active():
         if is_abandoned(ctx, record):
-            finalize_abandoned_run(ctx, record.run_id, "interrupted", "the process running it stopped answering")
+            reason: str | None = "the process running it stopped answering"
+        else:
+            reason = stranded_reason(ctx, record)
+        if reason is not None:
+            finalize_abandoned_run(ctx, record.run_id, "interrupted", reason)
             ended.append(record.run_id)
     return ended
 
@@ -118,6 +141,8 @@ def cancel_run(ctx: Context, run_id: str, actor: str) -> RunRecord:
         _cancel_job(ctx, record)
         ctx.audit(actor=actor, action="run.cancel", result="cancelled", run_id=run_id)
         return record
+    if is_abandoned(ctx, record):  # nobody is left to hear the request: end it here
+        return finalize_abandoned_run(ctx, run_id, "cancelled", "cancelled on request") or record
     if record.job_id:
         try:
             send_stop_job_command(ctx.redis, record.job_id)

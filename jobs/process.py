@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import select
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ KILL_GRACE_SECONDS = 3.0  # SIGTERM first, SIGKILL the group this long after
 REPORT_AFTER_SECONDS = 0.05  # a step still running after this has its process group recorded
 STOP_POLL_SECONDS = 0.25  # how often a running step checks for a cancel request
 RUN_MARKER_ENV = "ROLLBOT_RUN_ID"  # every step process carries it; clean-up checks it before killing
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # a step's output file is cut back to its last part beyond this
+KEEP_OUTPUT_BYTES = 1024 * 1024
 
 Ending = Literal["exited", "deadline", "stopped"]
 
@@ -84,6 +88,7 @@ def run_process(
                     break
                 if exited(min(remaining, STOP_POLL_SECONDS)):
                     return ProcessResult("exited", proc.wait(), time.monotonic() - started)
+                cap_output(output)
         except BaseException:
             _kill_group(proc)  # KeyboardInterrupt in the CLI, or a job timeout: never leave the step behind
             raise
@@ -144,14 +149,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _proc_pgid(stat_path: Path) -> int | None:
+def _parent_and_group(pid: str) -> tuple[int, int] | None:
     try:
-        stat = stat_path.read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # The command name is in parentheses and may contain spaces; fields after it are fixed.
+    # The command name is in parentheses and may contain spaces; the fields after it are fixed.
     fields = stat.rsplit(")", 1)[-1].split()
-    return int(fields[2]) if len(fields) > 2 else None
+    return (int(fields[1]), int(fields[2])) if len(fields) > 2 else None
 
 
 def _carries_marker(pid: str, run_id: str) -> bool:
@@ -162,10 +167,46 @@ def _carries_marker(pid: str, run_id: str) -> bool:
     return f"{RUN_MARKER_ENV}={run_id}".encode() in environ.split(b"\0")
 
 
-def _marked_members(pgid: int, run_id: str) -> Iterator[int]:
+def _marked(run_id: str) -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, group) of every process carrying run `run_id`'s marker."""
+    if not Path("/proc/self/stat").exists():
+        return
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _proc_pgid(entry / "stat") == pgid and _carries_marker(entry.name, run_id):
-            yield int(entry.name)
+        if entry.name.isdigit() and (ids := _parent_and_group(entry.name)) and _carries_marker(entry.name, run_id):
+            yield int(entry.name), *ids
+
+
+def step_groups_of(parent_pid: int, run_id: str) -> set[int]:
+    """Process groups of the steps that `parent_pid` (an executor) started for run `run_id`."""
+    return {group for pid, parent, group in _marked(run_id) if parent == parent_pid and pid == group}
+
+
+def public_environment(private_names: set[str], private_prefixes: tuple[str, ...]) -> dict[str, str]:
+    """This process's environment without the names and prefixes given (rollbot's own settings)."""
+    return {k: v for k, v in os.environ.items() if k not in private_names and not k.startswith(private_prefixes)}
+
+
+def output_file(run_id: str) -> IO[bytes]:
+    """An anonymous file for a run's step output, in append mode at the OS level (O_APPEND), so
+    the steps' writes always land at its end, also after `cap_output` cut it back.
+    """
+    output = tempfile.TemporaryFile(mode="a+b", prefix=f"rollbot-{run_id}-")  # noqa: SIM115 - the caller closes it
+    flags = fcntl.fcntl(output.fileno(), fcntl.F_GETFL)
+    fcntl.fcntl(output.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
+    return output
+
+
+def cap_output(output: IO[bytes]) -> None:
+    """Keep a step's output file bounded: past `MAX_OUTPUT_BYTES`, only its last part is kept.
+    The file must be opened for appending, so the step's own writes keep going to its end.
+    """
+    size = os.fstat(output.fileno()).st_size
+    if size <= MAX_OUTPUT_BYTES:
+        return
+    tail = os.pread(output.fileno(), KEEP_OUTPUT_BYTES, size - KEEP_OUTPUT_BYTES)
+    os.ftruncate(output.fileno(), 0)
+    output.write(f"[rollbot: {size - KEEP_OUTPUT_BYTES} bytes of output dropped]\n".encode() + tail)
+    output.flush()
 
 
 def kill_orphaned_group(pgid: int, run_id: str) -> int:
@@ -174,9 +215,7 @@ def kill_orphaned_group(pgid: int, run_id: str) -> int:
     step died. Returns how many processes were killed; Linux only (/proc), 0 elsewhere.
     """
     killed = 0
-    if not Path("/proc/self/stat").exists():
-        return 0
-    for pid in _marked_members(pgid, run_id):
+    for pid in (pid for pid, _parent, group in _marked(run_id) if group == pgid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             killed += 1

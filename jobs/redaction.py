@@ -24,27 +24,25 @@ class Redactor:
         return self._pattern.sub(MASK, text)
 
 
-class RedactingFilter(logging.Filter):
-    """Logging filter that masks secrets in the formatted message of every record it passes."""
+class RedactingFormatter(logging.Formatter):
+    """Formats a record as usual, then masks secrets in the whole text, tracebacks included."""
 
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
+    def __init__(self, redactor: Redactor, fmt: str) -> None:
+        super().__init__(fmt)
         self._redactor = redactor
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message with secrets masked; never drops a record."""
-        message = record.getMessage()
-        redacted = self._redactor(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record with secrets masked."""
+        return self._redactor(super().format(record))
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(level: str, redactor: Redactor) -> None:
     """Log to stderr with secrets masked in every line, whoever logs it (rq and libraries too)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(RedactingFormatter(redactor, LOG_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from jobs.executor import Executor, new_step_records
 from jobs.lease import RunLease
 from jobs.lifecycle import finalize_abandoned_run, is_abandoned
 from jobs.plan import Plan, select, with_checkpoint
+from jobs.process import output_file
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, RunStatus, StepRecord
@@ -75,7 +75,7 @@ def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -
         plan = plan_for(ctx, runbook, record)
     except RollbotError as error:
         return _end_unstarted(ctx, run_id, "refused", error.user_message)
-    lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, plan.budget)
+    lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, record.lane, plan.budget)
     holder = _acquire(ctx, lock, run_id)
     if holder is not None:
         message = f"another run of {runbook.service} holds the lock: {_describe_run(ctx, holder)}"
@@ -88,14 +88,16 @@ def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -
                 return _end_unstarted(ctx, run_id, "refused", error.user_message)
             return _run_steps(ctx, plan, run_id, lease, notify)
     except KeyboardInterrupt:
-        finalize_abandoned_run(ctx, run_id, "cancelled", "interrupted from the terminal (Ctrl-C)")
+        finalize_abandoned_run(
+            ctx, run_id, "cancelled", "stopped from the terminal that ran it (interrupted or closed)"
+        )
         raise
     except Exception as error:
         logger.exception("run %s crashed", run_id)
         _end_crashed(ctx, run_id, error)
         raise
     finally:
-        locks.release_if_held_by(ctx.redis, ctx.keys, runbook.service, run_id)
+        locks.release_if_held_by(ctx.redis, ctx.keys, runbook.service, record.lane, run_id)
 
 
 def _acquire(ctx: Context, lock: Lock, run_id: str) -> str | None:
@@ -110,7 +112,7 @@ def _acquire(ctx: Context, lock: Lock, run_id: str) -> str | None:
     if is_abandoned(ctx, held_by):
         finalize_abandoned_run(ctx, holder, "interrupted", "the process running it stopped answering")
     elif not held_by.is_active:
-        locks.release_if_held_by(ctx.redis, ctx.keys, held_by.service, holder)
+        locks.release_if_held_by(ctx.redis, ctx.keys, held_by.service, held_by.lane, holder)
     else:
         return holder
     return locks.acquire(lock, run_id)
@@ -163,8 +165,8 @@ def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: R
             pipe.execute()
         notify(step)
 
-    def save_checkpoint(checkpoint: Checkpoint) -> None:
-        ctx.checkpoints.record(plan.runbook.service, plan.phase_name, checkpoint)
+    def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:
+        replaced = ctx.checkpoints.record(plan.runbook.service, plan.phase_name, checkpoint)
 
         def note(current: RunRecord) -> None:
             current.checkpoint_tag, current.checkpoint_commit = checkpoint.tag, checkpoint.commit
@@ -177,9 +179,11 @@ def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: R
             run_id=run_id,
             phase=plan.phase_name,
             commit=checkpoint.commit,
+            replaces=replaced.tag if replaced else None,
         )
+        return replaced
 
-    with tempfile.TemporaryFile(prefix=f"rollbot-{run_id}-") as output:
+    with output_file(run_id) as output:
         executor = Executor(
             plan=plan,
             run_id=run_id,
@@ -206,10 +210,13 @@ def _finish(
 ) -> RunRecord:
     now = ctx.clock()
 
-    def finish(record: RunRecord) -> None:
+    def finish(record: RunRecord) -> bool:
+        if record.status != "running":
+            return False  # already ended from outside (its lease was lost): that verdict stands
         record.status, record.ended_at, record.elapsed, record.head_after = status, now, elapsed, head_after
         if status == "cancelled":
             record.cancelled_by = cancelled_by
+        return True
 
     record = ctx.runs.update(run_id, finish)
     ctx.audit(
@@ -229,6 +236,7 @@ def _end_unstarted(
 ) -> RunRecord:
     """End a run that never started a step (refused, or its runbook is broken)."""
     now = ctx.clock()
+    message = ctx.redactor(message)
 
     def end(record: RunRecord) -> bool:
         if not record.is_active:

@@ -41,6 +41,7 @@ StepStatus = Literal[
 ]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
 QUEUE_FOR_KIND: dict[str, str] = {"rollback": "rollback", "preflight": "rollback", "validation": "validation"}
+LANE_FOR_KIND: dict[str, str] = {"rollback": "change", "preflight": "change", "validation": "validation"}
 _ID_PREFIX = {"rollback": "rb", "preflight": "pf", "validation": "va"}
 
 
@@ -100,6 +101,11 @@ class RunRecord(BaseModel):
     def is_active(self) -> bool:
         """Queued or running."""
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def lane(self) -> str:
+        """`change` (rollback, preflight) or `validation`: one run at a time per service and lane."""
+        return LANE_FOR_KIND[self.kind]
 
     @property
     def current_step(self) -> StepRecord | None:

@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
     pagerduty_api_url: str = "https://api.pagerduty.com"
     ca_bundle: Path | None = None
     # Extensions of the contract (documented in README and .env.example).
-    rollbot_lease_seconds: float = Field(default=30.0, gt=0)
+    rollbot_lease_seconds: float = Field(default=60.0, gt=0)
     rollbot_audit_retention: float = 90 * 86400.0
     rollbot_slack_flush_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
@@ -120,15 +121,27 @@ class Settings(BaseSettings):
             self.pagerduty_api_token,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
+        if password := urlparse(self.redis_url).password:
+            values.append(password)
         if self.pagerduty_webhook_secret is not None:
             values += [v.strip() for v in self.pagerduty_webhook_secret.get_secret_value().split(",")]
         return [v for v in values if v]
+
+    def masked_redis_url(self) -> str:
+        """`REDIS_URL` with its password shown as `***`."""
+        password = urlparse(self.redis_url).password
+        return self.redis_url.replace(f":{password}@", ":***@") if password else self.redis_url
 
     def require(self, process: Process) -> None:
         """Raise `SettingsError` naming the first setting `process` cannot start without."""
         for name in REQUIRED[process]:
             if getattr(self, name) is None:
                 raise SettingsError(f"setting {name.upper()} is required for `rollbot {process}`")
+
+
+# Names of rollbot's own settings: they are not passed on to the programs steps run.
+SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+PRIVATE_ENV_PREFIXES = ("SLACK_", "PAGERDUTY_", "ROLLBOT_", "RQ_")
 
 
 def _describe(error: ValidationError) -> str:

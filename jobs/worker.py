@@ -14,6 +14,7 @@ from rq.queue import Queue
 
 from jobs.factory import get_context, get_queues
 from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
+from jobs.process import kill_orphaned_group, step_groups_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,17 @@ class RollbotWorker(Worker):
     """
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Kill the current run's step process groups, then the horse (RQ's stop command lands here)."""
-        if job_id := self.get_current_job_id():
-            kill_step_processes(get_context(), job_id)
+        """Kill the horse, then its run's step process groups (RQ's stop command lands here). The
+        horse goes first, so it cannot record a step killed under it as an ordinary failure; the
+        groups are found as the horse's marked children, so even a step started a moment ago goes.
+        """
+        job_id = self.get_current_job_id()
+        groups = step_groups_of(self.horse_pid, job_id) if job_id and self.horse_pid else set()
         super().kill_horse(sig)
+        if job_id:
+            for group in groups:
+                kill_orphaned_group(group, job_id)
+            kill_step_processes(get_context(), job_id)
 
     def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
         """RQ's failure handling, then end the run if the job left it unfinished."""

@@ -14,7 +14,7 @@ import pytest
 
 from jobs.context import Context
 from jobs.enqueue import RunInProgressError, create_run, enqueue_job, enqueue_run
-from jobs.lifecycle import cancel_run
+from jobs.lifecycle import cancel_run, sweep_interrupted
 from jobs.locks import holder
 from jobs.plan import Plan, select, with_checkpoint
 from jobs.runbook.loader import load_runbook
@@ -84,8 +84,8 @@ def test_two_rollbacks_enqueued_at_once_one_runs_the_other_is_refused(
 ) -> None:
     plan = rollback_plan(ctx, env, repo, "- name: deploy\n  run: [sleep, '3']\n")
     # As if two web processes raced past the busy check: the lock in the job decides.
-    first = enqueue_job(ctx, create_run(ctx, plan, "U1"))
-    second = enqueue_job(ctx, create_run(ctx, plan, "U2"))
+    first = enqueue_job(ctx, create_run(ctx, plan, "U1", queued_for_workers=True))
+    second = enqueue_job(ctx, create_run(ctx, plan, "U2", queued_for_workers=True))
     workers = [start_worker(env, "--burst") for _ in range(2)]
     for proc in workers:
         proc.wait(timeout=90)
@@ -205,3 +205,66 @@ def test_sigkilled_worker_leaves_the_run_interrupted_and_the_lock_free(
     assert holder(ctx.redis, ctx.keys, "sandbox") is None
     wait_for(lambda: not pid_alive(grandchild), timeout=10, message="leftover step processes killed")
     assert time.monotonic() - started < 60
+
+
+def cli_rollback(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([ROLLBOT, "rollback", "phase2", "--yes"], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_cancel_reaches_a_terminal_run_between_quick_steps(ctx: Context, env: dict[str, str], repo: Path) -> None:
+    rollback_plan(ctx, env, repo, "- run: [sleep, '0.03']\n" * 150)
+    proc = cli_rollback(env)
+    running = wait_for(lambda: next((r for r in ctx.runs.active() if r.status == "running"), None), timeout=30,
+                       message="the terminal run to start")  # fmt: skip
+    cancel_run(ctx, running.run_id, "U0LEAD")
+    _out, err = proc.communicate(timeout=60)
+    final = ctx.runs.get(running.run_id)
+    assert proc.returncode == 1, err
+    assert final.status == "cancelled" and final.cancelled_by == "U0LEAD"
+    assert final.steps[-1].status == "skipped"
+    assert holder(ctx.redis, ctx.keys, "sandbox") is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_closed_terminal_cancels_its_run_and_kills_the_step(
+    ctx: Context, env: dict[str, str], repo: Path, hanging_step: tuple[str, Path], signum: int
+) -> None:
+    steps, pids = hanging_step
+    rollback_plan(ctx, env, repo, steps)
+    proc = cli_rollback(env)
+    running = wait_for(lambda: next((r for r in ctx.runs.active() if r.current_step and r.current_step.pgid), None),
+                       timeout=30, message="the long step to start")  # fmt: skip
+    wait_for(lambda: pids.exists() and pids.read_text(), timeout=10, message="the step's child")
+    grandchild = int(pids.read_text())
+
+    proc.send_signal(signum)  # the ssh session dropped, or someone ran kill
+
+    assert proc.wait(timeout=30) == 130
+    final = ctx.runs.get(running.run_id)
+    assert final.status == "cancelled" and "terminal" in (final.error or "")
+    assert holder(ctx.redis, ctx.keys, "sandbox") is None
+    wait_for(lambda: not pid_alive(grandchild), timeout=10, message="the step's child to die")
+
+
+def test_queued_run_whose_job_vanished_is_ended_and_frees_the_service(
+    ctx: Context, env: dict[str, str], repo: Path
+) -> None:
+    plan = rollback_plan(ctx, env, repo, "")
+    stranded = enqueue_run(ctx, plan, "U1")
+    ctx.redis.delete(f"rq:job:{stranded.run_id}")  # lost with a flushed or failed-over Redis, say
+    with pytest.raises(RunInProgressError):
+        enqueue_run(ctx, plan, "U2")
+    assert sweep_interrupted(ctx) == [stranded.run_id]
+    final = ctx.runs.get(stranded.run_id)
+    assert final.status == "interrupted" and "disappeared" in (final.error or "")
+    assert enqueue_run(ctx, plan, "U2").status == "queued"
+
+
+def test_a_validation_never_blocks_a_rollback(ctx: Context, env: dict[str, str], repo: Path) -> None:
+    plan = rollback_plan(ctx, env, repo, "")
+    validation = enqueue_run(ctx, select(plan.runbook, "validation", "phase2"), "U1")
+    rollback = enqueue_run(ctx, plan, "U1")
+    assert {validation.status, rollback.status} == {"queued"}
+    with pytest.raises(RunInProgressError, match=rollback.run_id):
+        enqueue_run(ctx, select(plan.runbook, "preflight", "phase2"), "U1")  # same lane as the rollback

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
 from jobs.context import Context
 from jobs.enqueue import enqueue_run
-from jobs.redaction import RedactingFilter, Redactor
+from jobs.redaction import LOG_FORMAT, RedactingFormatter, Redactor
 from tests.conftest import TEST_BOT_TOKEN, run_worker
 from tests.jobs.test_locking_and_cancel import rollback_plan
 
@@ -23,12 +24,15 @@ def test_redactor_masks_configured_values_and_slack_token_patterns() -> None:
     assert redact(text) == "key=*** token=*** app=*** abc"
 
 
-def test_logging_filter_masks_formatted_messages(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("test.redaction")
-    logger.addFilter(RedactingFilter(Redactor([ROUTING_KEY])))
-    with caplog.at_level(logging.INFO, logger="test.redaction"):
-        logger.info("sent %s to %s", ROUTING_KEY, "pagerduty")
-    assert caplog.messages == ["sent *** to pagerduty"]
+def test_log_lines_are_masked_tracebacks_included() -> None:
+    formatter = RedactingFormatter(Redactor([ROUTING_KEY]), LOG_FORMAT)
+    try:
+        raise RuntimeError(f"PagerDuty refused key {ROUTING_KEY}")
+    except RuntimeError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "sent %s", (ROUTING_KEY,), sys.exc_info())
+    line = formatter.format(record)
+    assert ROUTING_KEY not in line
+    assert "sent ***" in line and "PagerDuty refused key ***" in line
 
 
 def test_step_output_with_secrets_is_masked_in_record_log_and_worker_logs(
@@ -37,7 +41,7 @@ def test_step_output_with_secrets_is_masked_in_record_log_and_worker_logs(
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
     steps = f"""\
 - name: leaky deploy
-  run: [sh, -c, 'echo "bot={TEST_BOT_TOKEN} key={ROUTING_KEY} app={STRAY_APP_TOKEN}"; echo "env=${{{{SLACK_BOT_TOKEN:-unset}}}}"; exit 1']
+  run: [sh, -c, 'echo "bot={TEST_BOT_TOKEN} key={ROUTING_KEY} app={STRAY_APP_TOKEN}"; echo "env=${{{{SLACK_BOT_TOKEN:-unset}}}} ${{{{REDIS_URL:-unset}}}}"; exit 1']
 """
     record = enqueue_run(ctx, rollback_plan(ctx, env, repo, steps), "U1")
     worker = run_worker(env, PAGERDUTY_ROUTING_KEY=ROUTING_KEY)
@@ -46,7 +50,7 @@ def test_step_output_with_secrets_is_masked_in_record_log_and_worker_logs(
     step = final.steps[1]
     assert final.status == "failed"
     assert "bot=*** key=*** app=***" in step.output_tail
-    assert "env=unset" in step.output_tail  # rollbot's own settings are not passed to steps
+    assert "env=unset unset" in step.output_tail  # rollbot's own settings are not passed to steps
     stored = repr(ctx.redis.hgetall(ctx.keys.run(record.run_id))).encode()
     log = repr(ctx.redis.lrange(ctx.keys.run_log(record.run_id), 0, -1)).encode()
     logs = worker.stdout + worker.stderr
@@ -56,3 +60,17 @@ def test_step_output_with_secrets_is_masked_in_record_log_and_worker_logs(
         assert secret.encode() not in log
         assert secret not in logs  # …masked
     assert b"bot=*** key=*** app=***" in log and b"bot=*** key=*** app=***" in stored
+
+
+def test_git_and_its_hooks_never_see_rollbot_secrets(
+    ctx: Context, env: dict[str, str], repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text('#!/bin/sh\necho "hook sees ${SLACK_BOT_TOKEN:-no token}" >&2\n')
+    hook.chmod(0o755)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TEST_BOT_TOKEN)  # in the worker's own environment
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U1")
+    run_worker(env)
+    final = ctx.runs.get(record.run_id)
+    assert final.status == "succeeded"
+    assert TEST_BOT_TOKEN.encode() not in repr(ctx.redis.hgetall(ctx.keys.run(record.run_id))).encode()

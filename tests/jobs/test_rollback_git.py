@@ -77,6 +77,11 @@ def test_second_checkpoint_the_same_day_gets_a_suffix(ctx: Context, env: dict[st
     assert checkpoint is not None
     assert checkpoint.tag == "pre-factory-consolidation-20261124-2" and checkpoint.commit == second
     assert checkpoint.branch == "factory-consolidation-20261124-2"
+    # Replacing a checkpoint is said in the run, and the old one is kept in the history.
+    latest = ctx.runs.recent(1)[0]
+    assert "it replaces pre-factory-consolidation-20261124 (" in (latest.steps[0].detail or "")
+    assert latest.checkpoint_tag == checkpoint.tag
+    assert len(ctx.redis.lrange(ctx.keys.checkpoint_history("sandbox", "phase2"), 0, -1)) == 1
 
 
 def test_rollback_without_checkpoint_refuses_before_touching_anything(
@@ -90,7 +95,7 @@ def test_rollback_without_checkpoint_refuses_before_touching_anything(
 
     # A run that reaches a worker without a checkpoint (recorded one deleted meanwhile) refuses too.
     runbook = load_runbook(runbook_path)
-    record = create_run(ctx, select(runbook, "rollback", "phase2"), "U1")
+    record = create_run(ctx, select(runbook, "rollback", "phase2"), "U1", queued_for_workers=True)
     enqueue_job(ctx, record)
     run_worker(env)
     refused = ctx.runs.get(record.run_id)

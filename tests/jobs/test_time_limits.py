@@ -29,7 +29,7 @@ def roll_back(ctx: Context, env: dict[str, str], repo: Path, steps: str, budget:
     preflight(ctx, runbook_path)
     runbook = load_runbook(runbook_path)
     plan = with_checkpoint(select(runbook, "rollback", "phase2"), ctx.checkpoints.get("sandbox", "phase2"))
-    record = enqueue_job(ctx, create_run(ctx, plan, "U1"))
+    record = enqueue_job(ctx, create_run(ctx, plan, "U1", queued_for_workers=True))
     run_worker(env)
     return ctx.runs.get(record.run_id)
 

@@ -59,7 +59,10 @@ def test_default_runbook_is_the_manual() -> None:
     assert golden.interval == 30
     assert golden.metrics["success_rate"].alert_below == 0.95
     assert golden.metrics["success_rate"].rollback_below == 0.90
-    assert len(runbook.recovery_checklist) == 10 and runbook.recovery_target == 3600
+    checklist = runbook.recovery_checklist
+    assert len(checklist) == 13 and len([i for i in checklist if i.run is None]) == 8  # the 8 items of the manual
+    assert runbook.recovery_target == 3600
+    assert golden.on_breach is not None and golden.on_breach.mode == "suggest"
     assert runbook.contacts.technical[0].startswith("Primary: Lead Engineer")
 
 
