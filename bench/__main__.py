@@ -12,7 +12,7 @@ import bench
 from bench.common import Row, machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-SKIP = {"common", "__main__"}
+SKIP = {"common", "servers", "__main__"}  # helpers, not benchmarks
 
 
 def main() -> int:

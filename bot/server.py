@@ -35,8 +35,14 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self._factory()
 
 
-def serve(host: str, port: int, workers: int | None = None, log_level: str = "info") -> None:
-    """Serve until stopped. `workers` defaults to `WEB_CONCURRENCY` or 2."""
+def serve(
+    host: str,
+    port: int,
+    workers: int | None = None,
+    log_level: str = "info",
+    factory: Callable[[], WSGIApp] = build_wsgi_app,
+) -> None:
+    """Serve `factory()`'s app until stopped. `workers` defaults to `WEB_CONCURRENCY` or 2."""
     options = {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
@@ -50,4 +56,4 @@ def serve(host: str, port: int, workers: int | None = None, log_level: str = "in
         "errorlog": "-",
         "proc_name": "rollbot-web",
     }
-    _Server(build_wsgi_app, options).run()
+    _Server(factory, options).run()

@@ -89,13 +89,11 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(bundle) if bundle else None)
 
 
-def slack_client(token: str | None = None) -> WebClient:
+def slack_client(token: str | None) -> WebClient:
     """A WebClient on `SLACK_API_URL` that retries connection errors, 429s (after Retry-After)
     and server errors, as slack_sdk's handlers do.
     """
     settings = get_settings()
-    if token is None and settings.slack_bot_token is not None:
-        token = settings.slack_bot_token.get_secret_value()
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
@@ -112,4 +110,5 @@ def slack_client(token: str | None = None) -> WebClient:
 @lru_cache
 def get_slack_client() -> WebClient:
     """The process's Slack client (the bot token from settings)."""
-    return slack_client()
+    token = get_settings().slack_bot_token
+    return slack_client(token.get_secret_value() if token else None)

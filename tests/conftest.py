@@ -250,29 +250,39 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def web(env: dict[str, str]) -> Iterator[str]:
-    """`rollbot web` serving the test's namespace on a loopback port; yields its base URL."""
+def start_web(env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[str], str]:
+    """`rollbot web` on a loopback port with `env`; returns it once /healthz answers (200 or 503)."""
     port = free_port()
     proc = subprocess.Popen(
         [ROLLBOT, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
         except httpx.HTTPError:
             if proc.poll() is not None:
                 raise AssertionError(f"rollbot web exited: {proc.stderr.read() if proc.stderr else ''}") from None
             return False
 
     wait_for(up, timeout=30, message="rollbot web to answer /healthz")
-    yield base
+    return proc, base
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def web(env: dict[str, str]) -> Iterator[str]:
+    """`rollbot web` serving the test's namespace on a loopback port; yields its base URL."""
+    proc, base = start_web(env)
+    yield base
+    stop(proc)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import yaml
 
+from jobs.context import Context
 from tests.bot.test_slack_rollback import slash
-from tests.conftest import ROLLBOT, free_port, wait_for, write_runbook
-from tests.standins.slack import SlackStandIn
+from tests.conftest import ROLLBOT, start_web, stop, write_runbook
+from tests.standins.slack import Failure, SlackStandIn
 
 
 def test_healthz_metrics_and_other_routes(env: dict[str, str], repo: Path, web: str) -> None:
@@ -36,31 +37,35 @@ def test_redis_down_healthz_503_and_the_manual_steps_by_hand(
     write_runbook(
         Path(env["RUNBOOK"]), repo, steps="- name: Restart staging\n  run: [deploy, --project, '{project}']\n"
     )
-    port = free_port()
-    down = {**os.environ, **env, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = subprocess.Popen([ROLLBOT, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], env=down,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_web(env, REDIS_URL="redis://127.0.0.1:1/0")
     try:
-
-        def answers() -> httpx.Response | None:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=2)
-            except httpx.HTTPError:
-                return None
-
-        health = wait_for(answers, timeout=30, message="/healthz")
+        health = httpx.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         assert "rollbot_redis_up 0.0" in httpx.get(f"{base}/metrics", timeout=5).text
+        started = time.monotonic()
         answer = slash(base, slack, "/rollback", "phase2")
+        assert time.monotonic() - started < 3
         assert answer["response_type"] == "ephemeral"
         text = answer["text"]
         assert "cannot reach Redis" in text and "rollbot rollback phase2 --level immediate" in text
         assert f"cd {repo}" in text and "git tag --list 'pre-factory-consolidation-*'" in text
         assert "git checkout main && git reset --hard $TAG" in text and "deploy --project sandbox" in text
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop(proc)
+
+
+def test_commands_are_answered_while_slacks_web_api_is_down(
+    ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn
+) -> None:
+    write_runbook(Path(env["RUNBOOK"]), repo)
+    slack.fail(Failure(count=0, status=503, until=time.monotonic() + 3600))  # auth.test included
+    proc, base = start_web(env)
+    try:
+        answer = slash(base, slack, "/rollback", "phase2")
+        assert "Rollback plan: phase2" in answer["text"]
+        assert "phase2 has no level" in slash(base, slack, "/rollback", "phase2 nope")["text"]
+    finally:
+        stop(proc)
 
 
 def test_manifest_for_a_public_url() -> None:
