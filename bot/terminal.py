@@ -6,21 +6,11 @@ from pathlib import Path
 
 import click
 
+from jobs.blocks import ICONS
 from jobs.durations import format_duration
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, StepRecord
 
-STEP_ICONS = {
-    "pending": "⏳",
-    "running": "⏳",
-    "succeeded": "✅",
-    "failed": "❌",
-    "timed_out": "⏱️",
-    "budget_exceeded": "⏱️",
-    "cancelled": "🛑",
-    "interrupted": "💥",
-    "skipped": "⏭",
-}
 RESULT_WORDS = {
     "succeeded": "succeeded",
     "failed": "FAILED",
@@ -66,7 +56,7 @@ def print_step(step: StepRecord | None, total: int) -> None:
         return
     took = f" ({format_duration(step.duration)})" if step.duration is not None else ""
     detail = f" — {step.detail}" if step.detail else ""
-    click.echo(f"{STEP_ICONS[step.status]} [{step.index + 1}/{total}] {step.title}{took}: {step.status}{detail}")
+    click.echo(f"{ICONS[step.status]} [{step.index + 1}/{total}] {step.title}{took}: {step.status}{detail}")
     if step.status not in ("succeeded", "skipped") and step.output_tail:
         for line in step.output_tail.splitlines()[-15:]:
             click.echo(f"    | {line}")
@@ -99,7 +89,7 @@ def run_details(record: RunRecord) -> str:
     lines = [run_line(record)]
     for step in record.steps:
         took = f" ({format_duration(step.duration)})" if step.duration is not None else ""
-        lines.append(f"  {STEP_ICONS[step.status]} {step.index + 1}. {step.title}{took}: {step.status}")
+        lines.append(f"  {ICONS[step.status]} {step.index + 1}. {step.title}{took}: {step.status}")
     if record.error:
         lines.append(f"  {record.error}")
     return "\n".join(lines)

@@ -123,6 +123,12 @@ def commit(repo: Path, message: str, content: str | None = None) -> str:
 
 
 ONCALL, LEAD, STRANGER = "U0ONCALL", "U0LEAD", "U0STRANGER"
+CHECKLIST = f"""\
+recovery_checklist:
+  - name: "User Authentication: Login flow working end-to-end"
+  - name: "Tool Dispatcher: All factory patterns working"
+    run: [{sys.executable}, -c, "print('factory ok')"]
+"""
 RUNBOOK_HEAD = """\
 version: 1
 service: {service}

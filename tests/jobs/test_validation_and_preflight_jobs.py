@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from jobs.context import Context
@@ -12,21 +11,20 @@ from jobs.enqueue import enqueue_run
 from jobs.factory import get_queue
 from jobs.plan import select
 from jobs.runbook.loader import load_runbook
-from tests.conftest import ROLLBOT, git, run_worker, write_runbook
+from tests.conftest import CHECKLIST, ROLLBOT, git, run_worker, write_runbook
 
-CHECKLIST = f"""\
-recovery_checklist:
-  - name: "User Authentication: Login flow working end-to-end"
-  - name: "Tool Dispatcher: All factory patterns working"
-    run: [{sys.executable}, -c, "print('factory ok')"]
+CHECKLIST_WITH_FAILING_CHECK = (
+    CHECKLIST
+    + """\
   - name: "Database Connectivity"
     run: [sh, -c, "echo postgres unreachable; exit 2"]
 """
+)
 
 
 def test_preflight_and_validation_run_on_their_queues(ctx: Context, env: dict[str, str], repo: Path) -> None:
     path = write_runbook(Path(env["RUNBOOK"]), repo)
-    path.write_text(path.read_text().replace("phases:\n", CHECKLIST + "phases:\n", 1))
+    path.write_text(path.read_text().replace("phases:\n", CHECKLIST_WITH_FAILING_CHECK + "phases:\n", 1))
     runbook = load_runbook(path)
 
     preflight = enqueue_run(ctx, select(runbook, "preflight", "phase2"), "U1")
@@ -52,7 +50,7 @@ def test_validate_from_the_terminal_lists_what_people_must_verify(
     ctx: Context, env: dict[str, str], repo: Path
 ) -> None:
     path = write_runbook(Path(env["RUNBOOK"]), repo)
-    path.write_text(path.read_text().replace("phases:\n", CHECKLIST + "phases:\n", 1))
+    path.write_text(path.read_text().replace("phases:\n", CHECKLIST_WITH_FAILING_CHECK + "phases:\n", 1))
     done = subprocess.run([ROLLBOT, "validate"], env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
     assert done.returncode == 1
