@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from bot import terminal
 from jobs.enqueue import cli_actor, create_run, enqueue_run
+from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError, SettingsError
 from jobs.factory import get_context, get_redis
 from jobs.lifecycle import cancel_run, sweep_interrupted
@@ -21,6 +22,7 @@ from jobs.redaction import Redactor, configure_logging
 from jobs.runbook.loader import load_runbook
 from jobs.runner import execute_run
 from jobs.settings import Process, Settings, get_settings
+from jobs.tasks import ESCALATION_WAIT_SECONDS
 from jobs.worker import run_worker
 
 logger = logging.getLogger(__name__)
@@ -94,10 +96,14 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
             )
     record = create_run(ctx, plan, actor)
     click.echo(f"Run {record.run_id} started by {actor}.")
+    escalations = RunEscalation(ctx, record.run_id)
     previous = {sig: signal.signal(sig, _stop_from_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         final = execute_run(
-            ctx, record.run_id, loaded, observers=[lambda step: terminal.print_step(step, len(plan.steps))]
+            ctx,
+            record.run_id,
+            loaded,
+            observers=[lambda step: terminal.print_step(step, len(plan.steps)), escalations.changed],
         )
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
@@ -105,6 +111,7 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    escalations.wait(ESCALATION_WAIT_SECONDS)
     click.echo(terminal.run_result(final))
     if kind == "validation" and (manual := manual_checklist_items(loaded)):
         click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))

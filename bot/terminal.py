@@ -6,22 +6,10 @@ from pathlib import Path
 
 import click
 
-from jobs.blocks import ICONS
+from jobs.blocks import ICONS, RESULT_WORDS
 from jobs.durations import format_duration
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, StepRecord
-
-RESULT_WORDS = {
-    "succeeded": "succeeded",
-    "failed": "FAILED",
-    "timed_out": "FAILED: a step timed out",
-    "budget_exceeded": "FAILED: budget exceeded",
-    "cancelled": "cancelled",
-    "interrupted": "interrupted",
-    "refused": "REFUSED",
-    "queued": "queued",
-    "running": "running",
-}
 
 
 def runbook_summary(path: Path, runbook: Runbook) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -15,6 +16,7 @@ from rq import Worker
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.pagerduty_webhook import handle as pagerduty_webhook_handle
 from jobs.context import Context
 from jobs.factory import get_queues, get_web_context
 
@@ -68,8 +70,7 @@ class StateCollector(Collector):
 
 
 def _json(start_response: StartResponse, status: int, payload: dict[str, object]) -> list[bytes]:
-    reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-              503: "Service Unavailable"}[status]  # fmt: skip
+    reason = HTTPStatus(status).phrase
     start_response(f"{status} {reason}", [("Content-Type", "application/json")])
     return [json.dumps(payload).encode()]
 
@@ -92,8 +93,12 @@ def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
         status, payload = health(ctx)
         return _json(start_response, status, payload)
 
-    def pagerduty_webhook(_environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return _json(start_response, 503, {"error": "PagerDuty webhooks are not configured"})
+    def pagerduty_webhook(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(start_response, 405, {"error": "POST only"})
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        status, payload = pagerduty_webhook_handle(ctx, body, environ.get("HTTP_X_PAGERDUTY_SIGNATURE"))
+        return _json(start_response, status, payload)
 
     routes: dict[str, WSGIApp] = {
         "/slack/events": slack_events,

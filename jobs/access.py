@@ -7,7 +7,7 @@ from typing import Literal
 from jobs.exceptions import RollbotError
 from jobs.runbook.model import Runbook
 
-Action = Literal["rollback", "preflight", "validate", "cancel", "verify", "approve"]
+Action = Literal["rollback", "preflight", "validate", "cancel", "verify", "approve", "incident"]
 
 HOW_TO_GRANT = (
     "Add an `access:` section to the runbook, e.g.\n"

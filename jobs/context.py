@@ -11,6 +11,7 @@ from redis import Redis
 
 from jobs import audit
 from jobs.checkpoints import CheckpointStore
+from jobs.incidents import IncidentStore
 from jobs.keys import Keys
 from jobs.redaction import Redactor
 from jobs.runs import RunStore, utcnow
@@ -31,6 +32,11 @@ class Context:
     def runs(self) -> RunStore:
         """Run records."""
         return RunStore(self.redis, self.keys)
+
+    @property
+    def incidents(self) -> IncidentStore:
+        """PagerDuty incidents rollbot opened."""
+        return IncidentStore(self.redis, self.keys)
 
     @property
     def checkpoints(self) -> CheckpointStore:

@@ -35,10 +35,15 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def create_run(ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False) -> RunRecord:
-    """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id)."""
+def create_run(
+    ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False, parent: RunRecord | None = None
+) -> RunRecord:
+    """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
+    A retry or escalation names its `parent`: it shares the parent's PagerDuty incident.
+    """
     now = ctx.clock()
     run_id = new_run_id(plan.kind, now)
+    incident_key = parent.incident_key if parent and parent.incident_key else f"rollbot-{plan.runbook.service}-{run_id}"
     record = RunRecord(
         run_id=run_id,
         kind=plan.kind,
@@ -51,6 +56,8 @@ def create_run(ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = 
         job_id=run_id if queued_for_workers else None,
         checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
         checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
+        parent_run_id=parent.run_id if parent else None,
+        incident_key=incident_key,
     )
     ctx.runs.create(record)
     ctx.audit(
@@ -118,7 +125,7 @@ def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
     return record
 
 
-def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
+def enqueue_run(ctx: Context, plan: Plan, actor: str, parent: RunRecord | None = None) -> RunRecord:
     """Check the plan can run (checkpoint present, service not busy), record it and enqueue it.
     The busy check and the record are one step (under a short lock): two requests never both pass.
     """
@@ -128,7 +135,7 @@ def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
         raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
     try:
         refuse_if_busy(ctx, plan, actor)
-        record = create_run(ctx, plan, actor, queued_for_workers=True)
+        record = create_run(ctx, plan, actor, queued_for_workers=True, parent=parent)
     finally:
         with contextlib.suppress(LockError):
             guard.release()
@@ -138,7 +145,9 @@ def enqueue_run(ctx: Context, plan: Plan, actor: str) -> RunRecord:
 REQUEST_TTL_SECONDS = 86400
 
 
-def enqueue_once(ctx: Context, plan: Plan, actor: str, request: str) -> tuple[RunRecord, bool]:
+def enqueue_once(
+    ctx: Context, plan: Plan, actor: str, request: str, parent: RunRecord | None = None
+) -> tuple[RunRecord, bool]:
     """Enqueue `plan` unless request `request` (a confirm token, `retry:<run>`…) was already acted
     upon: 20 concurrent clicks, or a click and Slack's retry, start exactly one run. Returns the run
     and whether this call created it. A refused request may be tried again.
@@ -150,7 +159,7 @@ def enqueue_once(ctx: Context, plan: Plan, actor: str, request: str) -> tuple[Ru
             return ctx.runs.get(earlier), False
         raise RunInProgressError("This was just confirmed; the run is being queued.")
     try:
-        record = enqueue_run(ctx, plan, actor)
+        record = enqueue_run(ctx, plan, actor, parent)
     except BaseException:
         ctx.redis.delete(key)
         raise

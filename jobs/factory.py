@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from functools import lru_cache
 
+from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -112,3 +113,35 @@ def get_slack_client() -> WebClient:
     """The process's Slack client (the bot token from settings)."""
     token = get_settings().slack_bot_token
     return slack_client(token.get_secret_value() if token else None)
+
+
+PAGERDUTY_TIMEOUT_SECONDS = 10
+PAGERDUTY_FIRST_RETRY_SECONDS = 0.5  # the client's own backoff starts here and doubles
+
+
+def pagerduty_events() -> EventsApiV2Client | None:
+    """An Events API v2 client (`PAGERDUTY_EVENTS_URL`, TLS trust from `CA_BUNDLE`), or None when no
+    `PAGERDUTY_ROUTING_KEY` is set. Built per call: it is cheap, and safe across forks.
+    """
+    settings = get_settings()
+    if settings.pagerduty_routing_key is None:
+        return None
+    client = EventsApiV2Client(
+        settings.pagerduty_routing_key.get_secret_value(), base_url=settings.pagerduty_events_url,
+        verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,
+    )  # fmt: skip
+    client.sleep_timer = PAGERDUTY_FIRST_RETRY_SECONDS
+    return client
+
+
+def pagerduty_rest(from_email: str | None) -> RestApiV2Client | None:
+    """A REST API v2 client acting as `from_email`, or None without `PAGERDUTY_API_TOKEN`."""
+    settings = get_settings()
+    if settings.pagerduty_api_token is None:
+        return None
+    client = RestApiV2Client(
+        settings.pagerduty_api_token.get_secret_value(), default_from=from_email,
+        base_url=settings.pagerduty_api_url, verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,
+    )  # fmt: skip
+    client.sleep_timer = PAGERDUTY_FIRST_RETRY_SECONDS
+    return client

@@ -29,3 +29,4 @@ class MetadataType(StrEnum):
     RUN = "rollbot_run"
     ALERT = "rollbot_alert"
     APPROVAL = "rollbot_approval"
+    INCIDENT = "rollbot_incident"  # an extension: the PagerDuty incident card

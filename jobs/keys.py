@@ -73,6 +73,26 @@ class Keys:
         """The phase's recorded checkpoint (tag, commit, when, by whom)."""
         return f"{self.namespace}:checkpoint:{service}:{phase}"
 
+    def incident(self, key: str) -> str:
+        """An incident rollbot opened (JSON), by its PagerDuty dedup key."""
+        return f"{self.namespace}:incident:{key}"
+
+    def incident_by_pd_id(self, pd_id: str) -> str:
+        """PagerDuty's incident id → rollbot's incident key."""
+        return f"{self.namespace}:incident-id:{pd_id}"
+
+    def pd_event(self, event_id: str) -> str:
+        """A PagerDuty event waiting to be (or already) delivered (JSON)."""
+        return f"{self.namespace}:pd-event:{event_id}"
+
+    def pd_webhook_seen(self, event_id: str) -> str:
+        """Set when a PagerDuty webhook event was handled: a redelivery is shown once."""
+        return f"{self.namespace}:pd-webhook:{event_id}"
+
+    def run_escalated(self, run_id: str) -> str:
+        """Which of a run's escalation moments (`started`, `ended`) were acted upon."""
+        return f"{self.namespace}:run:{run_id}:escalated"
+
     @property
     def audit(self) -> str:
         """The audit stream."""

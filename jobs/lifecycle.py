@@ -13,6 +13,7 @@ from rq.job import Job, JobStatus
 
 from jobs import locks
 from jobs.context import Context
+from jobs.escalation import on_run_changed
 from jobs.exceptions import RollbotError, RunNotFoundError
 from jobs.process import kill_orphaned_group
 from jobs.redis_values import text
@@ -72,6 +73,7 @@ def finalize_abandoned_run(
     released = locks.release_if_held_by(ctx.redis, ctx.keys, record.service, record.lane, run_id)
     ctx.redis.delete(ctx.keys.run_lease(run_id))
     logger.warning("run %s ended %s: %s (lock released: %s)", run_id, status, reason, released)
+    on_run_changed(ctx, run_id)  # an interrupted rollback pages like a failed one
     ctx.audit(
         actor=record.cancelled_by or "rollbot",
         action=f"run.{status}",

@@ -96,6 +96,8 @@ class RunRecord(BaseModel):
     error: str | None = None
     holder_run_id: str | None = None
     cancelled_by: str | None = None
+    parent_run_id: str | None = None  # the run this one retries or escalates
+    incident_key: str | None = None  # PagerDuty dedup key: shared by a run and its retries/escalations
 
     @property
     def is_active(self) -> bool:

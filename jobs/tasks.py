@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from rq import get_current_job
 
+from jobs import escalation
+from jobs.escalation import RunEscalation
 from jobs.factory import get_context, get_slack_client
 from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
+from jobs.pagerduty import deliver
+from jobs.pagerduty_inbound import change_status, handle_webhook
 from jobs.runner import execute_queued_run
 
 logger = logging.getLogger(__name__)
 
 
+ESCALATION_WAIT_SECONDS = 10.0  # a finished run's process gives its PagerDuty deliveries this long
+
+
 def _execute(run_id: str) -> str:
     ctx = get_context()
+    escalations = RunEscalation(ctx, run_id)
     with RunNotifier(RunMessage(ctx, get_slack_client(), run_id)) as notifier:
-        return execute_queued_run(ctx, run_id, [notifier.changed]).status
+        status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed]).status
+    escalations.wait(ESCALATION_WAIT_SECONDS)
+    return status
 
 
 def rollback_job(run_id: str) -> str:
@@ -44,3 +55,27 @@ def deliver_run_message(run_id: str) -> str:
     if job is not None and not job.retries_left:
         logger.error("run %s: giving up on Slack; its final state was never delivered", run_id)
     raise DeliveryFailed(f"Slack message of run {run_id} not delivered yet")
+
+
+def deliver_pagerduty_event(event_id: str) -> str:
+    """Deliver a stored PagerDuty event; raises (RQ retries with backoff) until PagerDuty takes it."""
+    if deliver(get_context(), event_id):
+        return "delivered"
+    raise DeliveryFailed(f"PagerDuty event {event_id} not delivered yet")
+
+
+def remind_stakeholders(incident_key: str) -> str:
+    """The business notification clock went off (scheduled by RQ's scheduler)."""
+    return "posted" if escalation.remind_stakeholders(get_context(), incident_key) else "not needed"
+
+
+def change_incident(incident_key: str, user: str, status: str) -> str:
+    """Acknowledge or resolve an incident in PagerDuty for a Slack user (the card's buttons)."""
+    if status not in ("acknowledged", "resolved"):
+        raise ValueError(f"unknown incident status {status!r}")
+    return change_status(get_context(), incident_key, user, status).status  # type: ignore[arg-type]
+
+
+def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:
+    """Apply one verified PagerDuty v3 webhook event to Slack."""
+    return handle_webhook(get_context(), payload)

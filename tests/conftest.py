@@ -15,12 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from redis import Redis
 
 from jobs import factory
 from jobs.context import Context
 from jobs.redis_values import text
 from jobs.settings import get_settings
+from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET
 from tests.standins.slack import SlackStandIn
 
@@ -44,6 +46,34 @@ def slack_standin() -> Iterator[SlackStandIn]:
     standin.stop()
 
 
+PD_ROUTING_KEY = "R0UTINGKEY0000000000000000000000"
+PD_API_TOKEN = "pd-api-token-0000"
+PD_FROM = "rollbot@example.com"
+PD_WEBHOOK_SECRETS = ("whsec-old-0000", "whsec-new-1111")
+
+
+@pytest.fixture(scope="session")
+def pagerduty_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    ca = trustme.CA()
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return ca, bundle
+
+
+@pytest.fixture(scope="session")
+def pagerduty_standin(pagerduty_ca: tuple[trustme.CA, Path]) -> Iterator[PagerDutyStandIn]:
+    standin = PagerDutyStandIn(pagerduty_ca[0]).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def pagerduty(pagerduty_standin: PagerDutyStandIn) -> PagerDutyStandIn:
+    """The HTTPS PagerDuty stand-in, with nothing recorded yet."""
+    pagerduty_standin.reset()
+    return pagerduty_standin
+
+
 @pytest.fixture
 def slack(slack_standin: SlackStandIn) -> SlackStandIn:
     """The Slack Web API stand-in, with nothing recorded yet."""
@@ -60,10 +90,15 @@ def redis_client() -> Iterator[Redis]:
 
 @pytest.fixture
 def env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: Redis, slack: SlackStandIn
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: Redis,
+    slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+    pagerduty_ca: tuple[trustme.CA, Path],
 ) -> Iterator[dict[str, str]]:
     """A unique ROLLBOT_NAMESPACE (and every key under it, and RQ's for it, removed afterwards);
-    Slack is the stand-in.
+    Slack and PagerDuty are the stand-ins.
     """
     namespace = f"t{uuid.uuid4().hex[:12]}"
     values = {
@@ -72,6 +107,13 @@ def env(
         "SLACK_BOT_TOKEN": TEST_BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.url,
+        "PAGERDUTY_ROUTING_KEY": PD_ROUTING_KEY,
+        "PAGERDUTY_API_TOKEN": PD_API_TOKEN,
+        "PAGERDUTY_FROM_EMAIL": PD_FROM,
+        "PAGERDUTY_WEBHOOK_SECRET": ",".join(PD_WEBHOOK_SECRETS),
+        "PAGERDUTY_EVENTS_URL": pagerduty.url,
+        "PAGERDUTY_API_URL": pagerduty.url,
+        "CA_BUNDLE": str(pagerduty_ca[1]),
         "RUNBOOK": str(tmp_path / "runbook.yaml"),
         "ROLLBOT_LEASE_SECONDS": "3",
         "LOG_LEVEL": "INFO",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.actions import checklist, run_buttons
+from bot.actions import checklist, incident_buttons, run_buttons
 from jobs.ids import ActionId
 
 
@@ -15,3 +15,6 @@ def register(app: App) -> None:
     app.action(ActionId.ROLLBACK_RETRY.value)(run_buttons.retry)
     app.action(ActionId.ROLLBACK_ESCALATE.value)(run_buttons.escalate)
     app.action(ActionId.CHECKLIST_VERIFIED.value)(checklist.verified)
+    app.action(ActionId.PD_ACKNOWLEDGE.value)(incident_buttons.acknowledge)
+    app.action(ActionId.PD_RESOLVE.value)(incident_buttons.resolve)
+    app.action(ActionId.STAKEHOLDERS_NOTIFIED.value)(incident_buttons.notified)

@@ -17,6 +17,7 @@ from jobs.exceptions import RollbotError
 from jobs.lifecycle import cancel_run
 from jobs.notifier import alert_channel, next_level
 from jobs.plan import Plan
+from jobs.runs import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _action(body: dict[str, Any]) -> tuple[str, str]:
     return body["user"]["id"], str(body["actions"][0].get("value") or "")
 
 
-def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool) -> None:
+def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool, parent: RunRecord | None = None) -> None:
     """Authorize `user`, then enqueue `plan` once per `token` (double clicks and retries are no-ops)."""
     ctx = deps.context()
     try:
@@ -36,7 +37,7 @@ def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool) -
                 f"{plan.level_name} needs a second approver (two-person rule); Slack cannot "
                 f"collect it yet. Use `rollbot rollback {plan.phase_name} --level {plan.level_name}`."
             )
-        record, created = enqueue_once(ctx, plan, deps.actor(user), token)
+        record, created = enqueue_once(ctx, plan, deps.actor(user), token, parent)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip
@@ -109,7 +110,7 @@ def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
             text=f"No checkpoint recorded for {plan.phase_name}.", replace_original=False, response_type="ephemeral"
         )
         return
-    _start(respond, plan, user, f"{'escalate' if escalate else 'retry'}:{run_id}", replace=False)
+    _start(respond, plan, user, f"{'escalate' if escalate else 'retry'}:{run_id}", replace=False, parent=previous)
 
 
 def retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

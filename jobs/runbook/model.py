@@ -209,7 +209,21 @@ class Contacts(StrictModel):
 
     technical: list[str] = []
     business: list[str] = []
+    executive: list[str] = []  # for customer-facing outages over `escalation.executive_after`
     customer: list[str] = []
+
+
+class Escalation(StrictModel):
+    """When rollbot pages PagerDuty, and the business notification clock (the manual's defaults)."""
+
+    page_on: list[Literal["failed", "timed_out", "budget_exceeded", "interrupted", "cancelled"]] = [
+        "failed", "timed_out", "budget_exceeded", "interrupted",
+    ]  # fmt: skip
+    page_on_start: list[str] = ["phase3/level3"]  # "phase/level": the nuclear option pages when it starts
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+    stakeholders_within: Duration = 900.0  # "Alert stakeholders within 15 minutes"
+    executive_after: Duration = 1800.0  # "CEO (for customer-facing outages >30 minutes)"
+    status_page_after: Duration = 300.0  # "Status Page: customer communication for >5 minute outages"
 
 
 class ChecklistItem(StrictModel):
@@ -270,6 +284,7 @@ class Runbook(StrictModel):
     health: dict[Name, HealthSource] = {}
     access: Access | None = None
     contacts: Contacts = Contacts()
+    escalation: Escalation = Escalation()
     recovery_checklist: list[ChecklistItem] = []
     recovery_target: Duration = 3600.0
     post_rollback_actions: list[str] = []

@@ -36,15 +36,19 @@ def click(web: str, slack: SlackStandIn, action: ActionId, value: str, user: str
     return response
 
 
-def channel_posts(slack: SlackStandIn) -> list[Call]:
-    """Top-level messages in the alert channel (thread replies excluded)."""
-    return [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
+def channel_posts(slack: SlackStandIn, event_type: str = "rollbot_run") -> list[Call]:
+    """Top-level messages of one kind in the alert channel (run messages, by default)."""
+    return [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if "thread_ts" not in c.params and (c.params.get("metadata") or {}).get("event_type") == event_type
+    ]
 
 
 def final_state(slack: SlackStandIn) -> dict[str, Any]:
     """The metadata payload of the last post or update of the run message."""
     last = [c for c in slack.calls if c.status == 200 and c.method in ("chat.postMessage", "chat.update")
-            and "thread_ts" not in c.params][-1]  # fmt: skip
+            and (c.params.get("metadata") or {}).get("event_type") == "rollbot_run"][-1]  # fmt: skip
     payload: dict[str, Any] = last.params["metadata"]["event_payload"]
     return payload
 

@@ -24,7 +24,7 @@ def test_healthz_metrics_and_other_routes(env: dict[str, str], repo: Path, web: 
     metrics = httpx.get(f"{web}/metrics", timeout=5).text
     assert "rollbot_redis_up 1.0" in metrics and "rollbot_runs_active 0.0" in metrics
     assert 'rollbot_queue_jobs{queue="rollback"} 0.0' in metrics
-    assert httpx.post(f"{web}/pagerduty/webhook", content=b"{}", timeout=5).status_code == 503
+    assert httpx.post(f"{web}/pagerduty/webhook", content=b"{}", timeout=5).status_code == 401  # unsigned
     assert httpx.get(f"{web}/nowhere", timeout=5).status_code == 404
     assert httpx.get(f"{web}/slack/events", timeout=5).status_code == 405
     big = httpx.post(f"{web}/slack/events", content=b"x" * (1024 * 1024 + 1), timeout=5)

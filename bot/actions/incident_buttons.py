@@ -1,0 +1,75 @@
+"""The incident card's buttons: Acknowledge and Resolve (PagerDuty calls run on a worker),
+Stakeholders notified (recorded at once; it stops the business notification clock).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Retry
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from jobs.access import AccessDenied, authorize
+from jobs.escalation import stakeholders_notified
+from jobs.factory import get_queue
+
+logger = logging.getLogger(__name__)
+
+INCIDENT_RETRY = Retry(max=3, interval=[5, 30, 120])
+
+
+def _clicked(body: dict[str, Any], respond: Respond, what: str) -> tuple[str, str] | None:
+    """The user and incident key of a click, once the user is authorized (else None, said)."""
+    user, key = body["user"]["id"], str(body["actions"][0].get("value") or "")
+    try:
+        authorize(deps.runbook(), user, "incident", what)
+    except AccessDenied as denied:
+        deps.context().audit(actor=user, action="incident.click", result="refused", key=key,
+                             reason=denied.user_message)  # fmt: skip
+        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
+        return None
+    return user, key
+
+
+def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
+    clicked = _clicked(body, respond, f"marking incidents {status}")
+    if clicked is None:
+        return
+    user, key = clicked
+    try:
+        get_queue("notify", deps.context().redis).enqueue(
+            "jobs.tasks.change_incident", key, user, status, retry=INCIDENT_RETRY,
+            description=f"PagerDuty {status} {key} for {user}",
+        )  # fmt: skip
+    except RedisError:
+        logger.exception("could not queue %s of %s", status, key)
+        respond(text="rollbot cannot reach Redis: do it in PagerDuty directly.", replace_original=False,
+                response_type="ephemeral")  # fmt: skip
+        return
+    respond(text=f"Marking it {status} in PagerDuty as you…", replace_original=False, response_type="ephemeral")
+
+
+def acknowledge(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Acknowledge*: the REST API call runs on a worker, `From` the clicking person."""
+    ack()
+    _change(body, respond, "acknowledged")
+
+
+def resolve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Resolve*: the REST API call runs on a worker."""
+    ack()
+    _change(body, respond, "resolved")
+
+
+def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Stakeholders notified*: record who and when; the reminder will not fire."""
+    ack()
+    clicked = _clicked(body, respond, "recording stakeholder notification")
+    if clicked is None:
+        return
+    user, key = clicked
+    if stakeholders_notified(deps.context(), key, user) is None:
+        respond(text="That incident is no longer known.", replace_original=False, response_type="ephemeral")

@@ -1,0 +1,104 @@
+"""Incidents rollbot opened in PagerDuty, keyed by their dedup key, and who owns them now."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from redis import Redis, WatchError
+
+from jobs.keys import Keys
+from jobs.redis_values import optional_text
+
+IncidentStatus = Literal["pending", "triggered", "acknowledged", "resolved"]
+TAG = re.compile(r"\[rollbot:([A-Za-z0-9_.:-]+)\]")  # in every summary rollbot sends PagerDuty
+
+
+def tagged(summary: str, key: str) -> str:
+    """The incident title PagerDuty shows, ending in rollbot's tag (webhooks are matched by it)."""
+    return f"{summary} [rollbot:{key}]"
+
+
+def key_in_title(title: str) -> str | None:
+    """The incident key in a PagerDuty incident title rollbot wrote, if any."""
+    match = TAG.search(title or "")
+    return match.group(1) if match else None
+
+
+class Incident(BaseModel):
+    """One PagerDuty incident as rollbot knows it."""
+
+    key: str
+    service: str
+    title: str
+    run_id: str | None = None
+    status: IncidentStatus = "pending"
+    opened_at: datetime
+    paged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    pd_incident_id: str | None = None
+    pd_url: str | None = None
+    assignees: list[str] = []
+    channel: str | None = None
+    ts: str | None = None
+    stakeholders_notified_by: str | None = None
+    stakeholders_notified_at: datetime | None = None
+    phone_escalation_posted: bool = False
+    late_note_posted: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """Not resolved."""
+        return self.status != "resolved"
+
+
+class IncidentStore:
+    """Incidents as JSON values in Redis."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def get(self, key: str) -> Incident | None:
+        """The incident with dedup key `key`, if rollbot opened one."""
+        raw = self._redis.get(self._keys.incident(key))
+        return Incident.model_validate_json(raw) if raw is not None else None
+
+    def open(self, incident: Incident) -> Incident:
+        """Store `incident` unless one with its key exists; returns the stored one."""
+        self._redis.set(self._keys.incident(incident.key), incident.model_dump_json(), nx=True)
+        stored = self.get(incident.key)
+        return stored or incident
+
+    def update(self, key: str, change: Callable[[Incident], bool | None]) -> Incident | None:
+        """Apply `change` atomically (returns False to leave it as is); None when there is no such incident."""
+        name = self._keys.incident(key)
+        while True:
+            with self._redis.pipeline() as pipe:
+                try:
+                    pipe.watch(name)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(name)
+                    if raw is None:
+                        pipe.unwatch()
+                        return None
+                    incident = Incident.model_validate_json(raw)
+                    if change(incident) is False:
+                        pipe.unwatch()
+                        return incident
+                    pipe.multi()
+                    pipe.set(name, incident.model_dump_json())
+                    if incident.pd_incident_id:
+                        pipe.set(self._keys.incident_by_pd_id(incident.pd_incident_id), incident.key)
+                    pipe.execute()
+                    return incident
+                except WatchError:
+                    continue
+
+    def key_for_pd_id(self, pd_id: str) -> str | None:
+        """Rollbot's key of a PagerDuty incident id it has seen."""
+        return optional_text(self._redis.get(self._keys.incident_by_pd_id(pd_id)))

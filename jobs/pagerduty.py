@@ -1,0 +1,264 @@
+"""PagerDuty events, delivered reliably: stored first, sent at once from a background thread,
+and retried by an RQ job with backoff until PagerDuty takes them. Nothing is dropped.
+
+While an escalation cannot be delivered (PagerDuty down, or no routing key), the alert channel
+is told to escalate by phone, with the runbook's technical contacts; once it is delivered late,
+the incident card's thread says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import pagerduty
+from pydantic import BaseModel
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
+from rq import Retry
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from jobs import blocks
+from jobs.context import Context
+from jobs.exceptions import RunbookError
+from jobs.factory import get_queue, get_slack_client, pagerduty_events
+from jobs.incidents import Incident
+from jobs.notifier import alert_channel
+from jobs.redis_values import text
+from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.model import Runbook
+
+logger = logging.getLogger(__name__)
+
+BACKSTOP_DELAY = timedelta(seconds=5)  # the RQ job steps in if the immediate attempt did not deliver
+DELIVERY_RETRY = Retry(max=30, interval=[5, 15, 30, 60, 120, 300, 600, 900])
+_SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
+
+
+class PagerDutyEvent(BaseModel):
+    """One Events API v2 event: a trigger or resolve of an incident, or a change event."""
+
+    id: str
+    action: Literal["trigger", "resolve", "change"]
+    incident_key: str | None = None
+    summary: str = ""
+    source: str = ""
+    severity: str = "critical"
+    custom_details: dict[str, Any] = {}
+    created_at: datetime
+    attempts: int = 0
+    first_failure_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+def record_event(ctx: Context, event: PagerDutyEvent) -> PagerDutyEvent:
+    """Store an event for delivery."""
+    ctx.redis.set(ctx.keys.pd_event(event.id), event.model_dump_json(), ex=30 * 86400)
+    return event
+
+
+def new_event(ctx: Context, action: Literal["trigger", "resolve", "change"], **fields: Any) -> PagerDutyEvent:
+    """A new stored event with a fresh id."""
+    event_id = f"{action}-{ctx.clock():%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    return record_event(ctx, PagerDutyEvent(id=event_id, action=action, created_at=ctx.clock(), **fields))
+
+
+def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
+    """Send `event` now from a background thread (the caller never waits for PagerDuty), and queue
+    the retried backstop job that delivers it later if this attempt fails.
+    """
+    try:
+        get_queue("notify").enqueue_in(
+            BACKSTOP_DELAY, "jobs.tasks.deliver_pagerduty_event", event.id, job_id=f"pd-{event.id}",
+            retry=DELIVERY_RETRY, description=f"PagerDuty {event.action} {event.incident_key or ''}",
+        )  # fmt: skip
+    except RedisError as error:
+        logger.error("PagerDuty event %s: backstop not queued: %s", event.id, error)
+    thread = threading.Thread(target=deliver, args=(ctx, event.id), name=f"pd-{event.id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def deliver(ctx: Context, event_id: str) -> bool:
+    """Send the stored event unless it was delivered already. True once PagerDuty has it."""
+    lock = Lock(ctx.redis, f"{ctx.keys.pd_event(event_id)}:lock", timeout=120, blocking_timeout=0.5,
+                thread_local=False)  # fmt: skip
+    if not lock.acquire():
+        return False  # another process is delivering it right now
+    try:
+        raw = ctx.redis.get(ctx.keys.pd_event(event_id))
+        if raw is None:
+            logger.error("PagerDuty event %s is gone; nothing to deliver", event_id)
+            return True
+        event = PagerDutyEvent.model_validate_json(raw)
+        if event.delivered_at is not None:
+            return True
+        return _send(ctx, event)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+def _send(ctx: Context, event: PagerDutyEvent) -> bool:
+    client = pagerduty_events()
+    runbook = _runbook(ctx)
+    if client is None:
+        reason = "PAGERDUTY_ROUTING_KEY is not set, so paging is disabled"
+        _undelivered(ctx, event, runbook, reason)
+        return False
+    try:
+        with client:
+            if event.action == "trigger" and event.incident_key:
+                client.trigger(event.summary, event.source, dedup_key=event.incident_key, severity=event.severity,
+                               custom_details=event.custom_details, links=_links(ctx, event))  # fmt: skip
+            elif event.action == "resolve" and event.incident_key:
+                client.resolve(event.incident_key)
+            else:
+                # The timestamp is passed: the change happened when the event was made, not when it
+                # is delivered (and the client's own default timestamp is broken in pagerduty 7.2).
+                client.submit(event.summary, event.source, custom_details=event.custom_details,
+                              timestamp=event.created_at.isoformat())  # fmt: skip
+    except pagerduty.Error as error:
+        logger.warning("PagerDuty %s %s not delivered: %s", event.action, event.incident_key, error)
+        _undelivered(ctx, event, runbook, f"PagerDuty did not accept it ({error})")
+        return False
+    event.delivered_at = ctx.clock()
+    record_event(ctx, event)
+    ctx.audit(actor="rollbot", action=f"pagerduty.{event.action}", result="delivered", key=event.incident_key,
+              attempts=event.attempts + 1)  # fmt: skip
+    if event.incident_key and event.action in ("trigger", "resolve"):
+        _after_delivery(ctx, event)
+    return True
+
+
+def _runbook(ctx: Context) -> Runbook | None:
+    try:
+        return load_runbook_cached(ctx.settings.runbook)
+    except RunbookError as error:  # a broken runbook must not stop a page; it only loses the contacts
+        logger.error("runbook unreadable while paging: %s", error.user_message)
+        return None
+
+
+def _links(ctx: Context, event: PagerDutyEvent) -> list[dict[str, str]]:
+    """The Slack permalink of the run's message, when Slack knows it."""
+    run_id = event.custom_details.get("run_id")
+    if not run_id:
+        return []
+    state = {text(k): text(v) for k, v in ctx.redis.hgetall(ctx.keys.run_slack(run_id)).items()}
+    if not state.get("ts"):
+        return []
+    try:
+        permalink = get_slack_client().chat_getPermalink(channel=state["channel"], message_ts=state["ts"])
+    except _SLACK_ERRORS as error:
+        logger.info("no permalink for run %s: %s", run_id, error)
+        return []
+    return [{"href": str(permalink["permalink"]), "text": f"Run {run_id} in Slack"}]
+
+
+def _undelivered(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, reason: str) -> None:
+    """Count the failure; for a page, tell the channel (once) to escalate by phone."""
+    event.attempts += 1
+    event.first_failure_at = event.first_failure_at or ctx.clock()
+    record_event(ctx, event)
+    if event.action != "trigger" or not event.incident_key:
+        return
+
+    first_time = False
+
+    def mark(incident: Incident) -> bool:
+        nonlocal first_time
+        first_time = not incident.phone_escalation_posted
+        incident.phone_escalation_posted = True
+        return first_time
+
+    updated = ctx.incidents.update(event.incident_key, mark)
+    if updated is None or not first_time:
+        return
+    contacts = runbook.contacts.technical if runbook else []
+    text = blocks.phone_escalation(updated, reason, contacts)
+    _post(ctx, runbook, text)
+    sync_card(ctx, event.incident_key)
+
+
+def _after_delivery(ctx: Context, event: PagerDutyEvent) -> None:
+    key = event.incident_key or ""
+    now = ctx.clock()
+
+    def apply(incident: Incident) -> None:
+        if event.action == "trigger":
+            incident.paged_at = incident.paged_at or now
+            if incident.status == "pending":
+                incident.status = "triggered"
+        else:
+            incident.status, incident.resolved_at = "resolved", incident.resolved_at or now
+
+    incident = ctx.incidents.update(key, apply)
+    if incident is None:
+        return
+    if event.action == "resolve":
+        cancel_reminder(ctx, key)
+    sync_card(ctx, key)
+    if event.first_failure_at is not None and event.action == "trigger":
+        late = blocks.delivered_late(event.first_failure_at, now, event.attempts)
+        _post(ctx, _runbook(ctx), late, thread_of=incident)
+
+
+def _post(ctx: Context, runbook: Runbook | None, text: str, thread_of: Incident | None = None) -> None:
+    channel = thread_of.channel if thread_of and thread_of.channel else (
+        alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel)  # fmt: skip
+    if not channel:
+        logger.error("no alert channel to say: %s", text)
+        return
+    try:
+        get_slack_client().chat_postMessage(channel=channel, text=text,
+                                            thread_ts=thread_of.ts if thread_of else None)  # fmt: skip
+    except _SLACK_ERRORS as error:
+        logger.error("could not tell Slack: %s (%s)", text, error)
+
+
+def sync_card(ctx: Context, key: str) -> None:
+    """Post or update the incident's card in the alert channel (best effort)."""
+    incident = ctx.incidents.get(key)
+    runbook = _runbook(ctx)
+    if incident is None:
+        return
+    text, card_blocks, metadata = blocks.incident_card(incident, runbook.escalation if runbook else None)
+    client = get_slack_client()
+    try:
+        if incident.channel and incident.ts:
+            client.chat_update(channel=incident.channel, ts=incident.ts, text=text, blocks=card_blocks,
+                               metadata=metadata)  # fmt: skip
+            return
+        channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
+        if not channel:
+            return
+        answer = client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, metadata=metadata)
+    except _SLACK_ERRORS as error:
+        logger.warning("incident %s: card not updated in Slack: %s", key, error)
+        return
+    posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
+
+    def place(current: Incident) -> bool:
+        if current.ts:
+            return False
+        current.channel, current.ts = posted_channel, posted_ts
+        return True
+
+    ctx.incidents.update(key, place)
+
+
+def reminder_job_id(key: str) -> str:
+    """The RQ job id of the stakeholder reminder of incident `key`."""
+    return f"remind-{key}"
+
+
+def cancel_reminder(ctx: Context, key: str) -> None:
+    """Drop the scheduled stakeholder reminder (notified, or resolved)."""
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
+        Job.fetch(reminder_job_id(key), connection=ctx.redis).cancel()
