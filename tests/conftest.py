@@ -177,6 +177,11 @@ service: {service}
 repo: {repo}
 alert_channel: "#critical-alerts"
 vars: {{project: sandbox}}
+contacts:
+  technical: ["Primary: Lead Engineer (on-call rotation)", "Secondary: Platform Team Lead", "Tertiary: CTO"]
+  business: ["Primary: Product Manager", "Secondary: VP Engineering"]
+  executive: ["Critical: CEO (for customer-facing outages >30 minutes)"]
+  customer: ["Status Page: status.example.com"]
 access:
   roles:
     operator: {{users: [U0ONCALL, U0LEAD]}}
