@@ -10,11 +10,13 @@ import json
 import ssl
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import trustme
+
+from tests.standins.server import LoopbackServer
 
 
 @dataclass
@@ -42,24 +44,20 @@ class PagerDutyStandIn:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(100)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(self._handler(), tls=context)
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.base
 
     def start(self) -> PagerDutyStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:

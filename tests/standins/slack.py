@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.standins.server import LoopbackServer
 
 CHANNEL_IDS = {"#critical-alerts": "C0ALERTS"}
 
@@ -64,14 +66,11 @@ class SlackStandIn:
         self.user_emails: dict[str, str] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(self._handler())
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base
 
     @property
     def url(self) -> str:
@@ -82,12 +81,11 @@ class SlackStandIn:
         return f"{self.base}/response/{name}"
 
     def start(self) -> SlackStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:
