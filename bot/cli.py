@@ -16,6 +16,7 @@ from jobs.enqueue import cli_actor, create_run, enqueue_run
 from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError, SettingsError
 from jobs.factory import get_context, get_redis
+from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import cancel_run, sweep_interrupted
 from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.redaction import Redactor, configure_logging
@@ -188,11 +189,17 @@ def history(count: int) -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker on the rollback, validation and monitor queues (scheduler on)."""
-
+@click.option("--queues", default=",".join(QUEUE_NAMES), show_default=True,
+              help="Comma-separated queues, in the order they are taken.")  # fmt: skip
+def worker(burst: bool, queues: str) -> None:
+    """Run an RQ worker (scheduler on). Give Slack and PagerDuty deliveries their own worker with
+    `--queues notify` so an outage of theirs never keeps a rollback waiting.
+    """
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    if not names or any(name not in QUEUE_NAMES for name in names):
+        raise click.BadParameter(f"queues are {', '.join(QUEUE_NAMES)}", param_hint="--queues")
     _start("worker")
-    run_worker(burst=burst)
+    run_worker(burst=burst, queue_names=names)
 
 
 @cli.command()

@@ -5,6 +5,7 @@ Verified, known events are handed to a worker (Slack updates happen there); the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ import logging
 from typing import Any
 
 from redis.exceptions import RedisError
+from rq import Retry
 
 from jobs.context import Context
 from jobs.factory import get_queue
@@ -20,6 +22,7 @@ from jobs.pagerduty_inbound import HANDLED_EVENTS
 logger = logging.getLogger(__name__)
 
 SEEN_TTL_SECONDS = 7 * 86400
+WEBHOOK_RETRY = Retry(max=10, interval=[5, 15, 30, 60, 120, 300])  # while Slack cannot take the update
 
 
 def signature_valid(body: bytes, header: str | None, secrets: list[str]) -> bool:
@@ -28,8 +31,8 @@ def signature_valid(body: bytes, header: str | None, secrets: list[str]) -> bool
     """
     if not header or not secrets:
         return False
-    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
-    expected = [hmac.new(secret.encode(), body, hashlib.sha256).hexdigest() for secret in secrets]
+    offered = [part.strip()[3:].encode() for part in header.split(",") if part.strip().startswith("v1=")]
+    expected = [hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode() for secret in secrets]
     matches = [hmac.compare_digest(candidate, wanted) for candidate in offered for wanted in expected]
     return any(matches)
 
@@ -50,12 +53,15 @@ def handle(ctx: Context, body: bytes, signature: str | None) -> tuple[int, dict[
         return 400, {"error": "not a PagerDuty v3 webhook payload"}
     if kind not in HANDLED_EVENTS:
         return 200, {"status": "ignored", "event_type": kind}
+    seen = ctx.keys.pd_webhook_seen(event_id)
     try:
-        if not ctx.redis.set(ctx.keys.pd_webhook_seen(event_id), "1", nx=True, ex=SEEN_TTL_SECONDS):
+        if not ctx.redis.set(seen, "1", nx=True, ex=SEEN_TTL_SECONDS):
             return 200, {"status": "duplicate"}
-        get_queue("notify", ctx.redis).enqueue("jobs.tasks.handle_pagerduty_webhook", payload,
+        get_queue("notify", ctx.redis).enqueue("jobs.tasks.handle_pagerduty_webhook", payload, retry=WEBHOOK_RETRY,
                                                description=f"PagerDuty {kind}")  # fmt: skip
     except RedisError:
         logger.exception("PagerDuty webhook %s not queued", event_id)
+        with contextlib.suppress(RedisError):
+            ctx.redis.delete(seen)  # PagerDuty redelivers it: then it must not look like a duplicate
         return 503, {"error": "state store unavailable; PagerDuty will retry"}
     return 202, {"status": "queued"}

@@ -104,7 +104,9 @@ def plan_message(plan: Plan, token: str | None) -> tuple[str, list[Block]]:
     if token is None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Dry run: nothing will be changed.")]))
     else:
-        value = json.dumps({"kind": plan.kind, "phase": plan.phase_name, "level": plan.level_name, "token": token})
+        commit = plan.checkpoint.commit if plan.checkpoint else None  # what the person saw is what runs
+        value = json.dumps({"kind": plan.kind, "phase": plan.phase_name, "level": plan.level_name, "token": token,
+                            "commit": commit})  # fmt: skip
         confirm = ConfirmObject(
             title="Roll back now?",
             text=f"This runs {plan.kind} {target(plan)} of {plan.runbook.service} for real.",

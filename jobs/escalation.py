@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -139,6 +139,8 @@ def page(ctx: Context, record: RunRecord, summary: str) -> list[threading.Thread
     now = ctx.clock()
     incident = ctx.incidents.open(Incident(key=key, service=record.service, title=summary, run_id=record.run_id,
                                            opened_at=now))  # fmt: skip
+    if not incident.is_open:  # paged again after it was resolved: PagerDuty opens a new incident
+        incident = ctx.incidents.update(key, lambda old: _reopen(old, summary, record.run_id, now)) or incident
     severity = runbook.escalation.severity if runbook else "critical"
     event = new_event(ctx, "trigger", incident_key=key, summary=tagged(summary, key), source=record.service,
                       severity=severity, custom_details=details(record))  # fmt: skip
@@ -146,6 +148,14 @@ def page(ctx: Context, record: RunRecord, summary: str) -> list[threading.Thread
     if incident.stakeholders_notified_at is None and incident.is_open:
         schedule_reminder(ctx, incident, runbook)
     return [dispatch(ctx, event)]
+
+
+def _reopen(incident: Incident, title: str, run_id: str, now: datetime) -> None:
+    """The incident as a fresh one: PagerDuty gives a re-triggered, resolved dedup key a new incident."""
+    fresh = Incident(key=incident.key, service=incident.service, title=title, run_id=run_id, opened_at=now,
+                     channel=incident.channel, ts=incident.ts)  # fmt: skip
+    for name in Incident.model_fields:
+        setattr(incident, name, getattr(fresh, name))
 
 
 def resolve(ctx: Context, key: str, why: str) -> list[threading.Thread]:
@@ -168,7 +178,7 @@ def schedule_reminder(ctx: Context, incident: Incident, runbook: Runbook | None)
     when = incident.opened_at + timedelta(seconds=within)
     try:
         get_queue("notify").enqueue_at(when, "jobs.tasks.remind_stakeholders", incident.key,
-                                       job_id=reminder_job_id(incident.key),
+                                       job_id=reminder_job_id(ctx, incident.key),
                                        description=f"stakeholder reminder for {incident.key}")  # fmt: skip
     except RedisError as error:
         logger.error("incident %s: stakeholder reminder not scheduled: %s", incident.key, error)

@@ -18,6 +18,10 @@ class Keys:
         """RQ queue name (RQ stores it as `rq:queue:<this>`)."""
         return f"{self.namespace}:{name}"
 
+    def job(self, purpose: str, subject: str) -> str:
+        """An RQ job id for rollbot's helper jobs (`notify`, `pd`, `remind`, `escalate`), namespaced."""
+        return f"{self.namespace}-{purpose}-{subject}".replace(":", "-").replace(".", "-")
+
     def run(self, run_id: str) -> str:
         """The run record (JSON)."""
         return f"{self.namespace}:run:{run_id}"

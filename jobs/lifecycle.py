@@ -13,8 +13,9 @@ from rq.job import Job, JobStatus
 
 from jobs import locks
 from jobs.context import Context
-from jobs.escalation import on_run_changed
 from jobs.exceptions import RollbotError, RunNotFoundError
+from jobs.factory import get_queue
+from jobs.notifier import enqueue_delivery
 from jobs.process import kill_orphaned_group
 from jobs.redis_values import text
 from jobs.runs import RunRecord
@@ -73,7 +74,7 @@ def finalize_abandoned_run(
     released = locks.release_if_held_by(ctx.redis, ctx.keys, record.service, record.lane, run_id)
     ctx.redis.delete(ctx.keys.run_lease(run_id))
     logger.warning("run %s ended %s: %s (lock released: %s)", run_id, status, reason, released)
-    on_run_changed(ctx, run_id)  # an interrupted rollback pages like a failed one
+    follow_up(ctx, run_id)
     ctx.audit(
         actor=record.cancelled_by or "rollbot",
         action=f"run.{status}",
@@ -82,6 +83,20 @@ def finalize_abandoned_run(
         reason=reason,
     )
     return record
+
+
+def follow_up(ctx: Context, run_id: str) -> None:
+    """Hand what a run ended from outside still needs to the workers: its Slack message shows the
+    end, and an interrupted rollback pages like a failed one. (Never done in place: this also
+    runs in the web process, where no PagerDuty or Slack call belongs.)
+    """
+    enqueue_delivery(ctx, run_id, delay=0)
+    try:
+        job_id = ctx.keys.job("escalate", run_id)
+        get_queue("notify", ctx.redis).enqueue("jobs.tasks.escalate_run", run_id, job_id=job_id,
+                                               description=f"escalation of {run_id}")  # fmt: skip
+    except RedisError as error:
+        logger.error("run %s: escalation not queued: %s", run_id, error)
 
 
 def is_abandoned(ctx: Context, record: RunRecord) -> bool:

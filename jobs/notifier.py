@@ -37,6 +37,7 @@ from jobs.runs import RunRecord, StepRecord
 logger = logging.getLogger(__name__)
 
 MIN_UPDATE_INTERVAL = 1.0  # at most one chat.update per second per message
+LOCK_SECONDS = 60  # one sync at a time per message; a process that died mid-sync holds it this long
 DELIVERY_DELAY = timedelta(seconds=2)  # lets the run's own process exit first
 DELIVERY_RETRY = Retry(max=12, interval=[2, 5, 10, 30, 60, 120, 300, 600, 600, 600, 600, 600])
 _SLACK_ERRORS = (SlackApiError, SlackClientError, URLError, OSError)
@@ -83,7 +84,7 @@ class RunMessage:
         self.run_id = run_id
         self.key = ctx.keys.run_slack(run_id)
         # One sync at a time per message, across processes (the run's own, the delivery job's).
-        self._lock = Lock(ctx.redis, f"{self.key}:lock", timeout=120, blocking_timeout=5, thread_local=False)
+        self._lock = Lock(ctx.redis, f"{self.key}:lock", timeout=LOCK_SECONDS, blocking_timeout=5, thread_local=False)
 
     def sync(self) -> bool:
         """Bring Slack in line with the record. True when everything is delivered, False when Slack
@@ -105,7 +106,7 @@ class RunMessage:
         self.ctx.redis.hsetnx(self.key, "undelivered_since", self.ctx.clock().isoformat())
 
     def abandon(self) -> None:
-        """Give up this process's claim on the message (a sync still in flight is left to fail)."""
+        """Release this sync's claim on the message."""
         with contextlib.suppress(LockError):
             self._lock.release()
 
@@ -136,6 +137,7 @@ class RunMessage:
             )
             channel, ts = str(response["channel"]), str(response["ts"])
             self.ctx.redis.hset(self.key, mapping={"channel": channel, "ts": ts})
+            self._remember_permalink(channel, ts)
         self._reply_failures(record, channel, ts, state)
         if not record.is_active and record.status in _NOT_SUCCEEDED and not state.get("log_uploaded"):
             self._upload_log(record, channel, ts)
@@ -151,6 +153,15 @@ class RunMessage:
             )
             self.ctx.redis.hdel(self.key, "undelivered_since")
         return True
+
+    def _remember_permalink(self, channel: str, ts: str) -> None:
+        """The message's permalink, for PagerDuty's links (pages never wait on Slack for it)."""
+        try:
+            permalink = self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        except _SLACK_ERRORS as error:
+            logger.info("run %s: no permalink: %s", self.run_id, error)
+            return
+        self.ctx.redis.hset(self.key, "permalink", str(permalink))
 
     def _reply_failures(self, record: RunRecord, channel: str, ts: str, state: dict[str, str]) -> None:
         replied = set(filter(None, state.get("replied", "").split(",")))
@@ -213,9 +224,8 @@ class RunNotifier:
         self._dirty.set()
         self._done.wait(self.message.ctx.settings.rollbot_slack_flush_seconds)
         if not self._delivered:
-            self._abandoned = True
+            self._abandoned = True  # a sync still in flight keeps its lock: the delivery job waits for it
             self.message.mark_late()
-            self.message.abandon()
             enqueue_delivery(self.message.ctx, self.message.run_id)
         return self._delivered
 
@@ -243,14 +253,14 @@ class RunNotifier:
                 self._dirty.set()
 
 
-def enqueue_delivery(ctx: Context, run_id: str) -> None:
+def enqueue_delivery(ctx: Context, run_id: str, delay: float | None = None) -> None:
     """Queue a retried job that syncs the run's message once Slack answers again."""
     try:
-        get_queue("notify").enqueue_in(
-            DELIVERY_DELAY,
+        get_queue("notify", ctx.redis).enqueue_in(
+            timedelta(seconds=delay) if delay is not None else DELIVERY_DELAY,
             "jobs.tasks.deliver_run_message",
             run_id,
-            job_id=f"notify-{run_id}",
+            job_id=ctx.keys.job("notify", run_id),
             retry=DELIVERY_RETRY,
             description=f"deliver the Slack message of {run_id}",
         )

@@ -21,7 +21,7 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 from rq import Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import blocks
@@ -30,7 +30,7 @@ from jobs.exceptions import RunbookError
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
 from jobs.incidents import Incident
 from jobs.notifier import alert_channel
-from jobs.redis_values import text
+from jobs.redis_values import optional_text
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
 
@@ -75,7 +75,7 @@ def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
     """
     try:
         get_queue("notify").enqueue_in(
-            BACKSTOP_DELAY, "jobs.tasks.deliver_pagerduty_event", event.id, job_id=f"pd-{event.id}",
+            BACKSTOP_DELAY, "jobs.tasks.deliver_pagerduty_event", event.id, job_id=ctx.keys.job("pd", event.id),
             retry=DELIVERY_RETRY, description=f"PagerDuty {event.action} {event.incident_key or ''}",
         )  # fmt: skip
     except RedisError as error:
@@ -87,7 +87,7 @@ def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
 
 def deliver(ctx: Context, event_id: str) -> bool:
     """Send the stored event unless it was delivered already. True once PagerDuty has it."""
-    lock = Lock(ctx.redis, f"{ctx.keys.pd_event(event_id)}:lock", timeout=120, blocking_timeout=0.5,
+    lock = Lock(ctx.redis, f"{ctx.keys.pd_event(event_id)}:lock", timeout=60, blocking_timeout=0.5,
                 thread_local=False)  # fmt: skip
     if not lock.acquire():
         return False  # another process is delivering it right now
@@ -146,19 +146,10 @@ def _runbook(ctx: Context) -> Runbook | None:
 
 
 def _links(ctx: Context, event: PagerDutyEvent) -> list[dict[str, str]]:
-    """The Slack permalink of the run's message, when Slack knows it."""
+    """The Slack permalink of the run's message, as the notifier stored it (a page never waits on Slack)."""
     run_id = event.custom_details.get("run_id")
-    if not run_id:
-        return []
-    state = {text(k): text(v) for k, v in ctx.redis.hgetall(ctx.keys.run_slack(run_id)).items()}
-    if not state.get("ts"):
-        return []
-    try:
-        permalink = get_slack_client().chat_getPermalink(channel=state["channel"], message_ts=state["ts"])
-    except _SLACK_ERRORS as error:
-        logger.info("no permalink for run %s: %s", run_id, error)
-        return []
-    return [{"href": str(permalink["permalink"]), "text": f"Run {run_id} in Slack"}]
+    permalink = optional_text(ctx.redis.hget(ctx.keys.run_slack(run_id), "permalink")) if run_id else None
+    return [{"href": permalink, "text": f"Run {run_id} in Slack"}] if permalink else []
 
 
 def _undelivered(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, reason: str) -> None:
@@ -222,26 +213,39 @@ def _post(ctx: Context, runbook: Runbook | None, text: str, thread_of: Incident 
         logger.error("could not tell Slack: %s (%s)", text, error)
 
 
-def sync_card(ctx: Context, key: str) -> None:
-    """Post or update the incident's card in the alert channel (best effort)."""
+def sync_card(ctx: Context, key: str) -> bool:
+    """Post or update the incident's card in the alert channel; False when Slack did not take it.
+    One process at a time per card, so it is never posted twice.
+    """
+    lock = Lock(ctx.redis, f"{ctx.keys.incident(key)}:card", timeout=60, blocking_timeout=30, thread_local=False)
+    if not lock.acquire():
+        return False
+    try:
+        return _sync_card(ctx, key)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+def _sync_card(ctx: Context, key: str) -> bool:
     incident = ctx.incidents.get(key)
     runbook = _runbook(ctx)
     if incident is None:
-        return
+        return True
     text, card_blocks, metadata = blocks.incident_card(incident, runbook.escalation if runbook else None)
     client = get_slack_client()
     try:
         if incident.channel and incident.ts:
             client.chat_update(channel=incident.channel, ts=incident.ts, text=text, blocks=card_blocks,
                                metadata=metadata)  # fmt: skip
-            return
+            return True
         channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
         if not channel:
-            return
+            return False
         answer = client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, metadata=metadata)
     except _SLACK_ERRORS as error:
         logger.warning("incident %s: card not updated in Slack: %s", key, error)
-        return
+        return False
     posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
 
     def place(current: Incident) -> bool:
@@ -251,14 +255,18 @@ def sync_card(ctx: Context, key: str) -> None:
         return True
 
     ctx.incidents.update(key, place)
+    return True
 
 
-def reminder_job_id(key: str) -> str:
+def reminder_job_id(ctx: Context, key: str) -> str:
     """The RQ job id of the stakeholder reminder of incident `key`."""
-    return f"remind-{key}"
+    return ctx.keys.job("remind", key)
 
 
 def cancel_reminder(ctx: Context, key: str) -> None:
-    """Drop the scheduled stakeholder reminder (notified, or resolved)."""
+    """Drop the scheduled stakeholder reminder (notified, or resolved): out of the scheduler's
+    registry and deleted, so it never fires. (If it fires anyway, it finds nothing to remind.)
+    """
+    registry = ScheduledJobRegistry(queue=get_queue("notify", ctx.redis))  # type: ignore[no-untyped-call]
     with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
-        Job.fetch(reminder_job_id(key), connection=ctx.redis).cancel()
+        registry.remove(reminder_job_id(ctx, key), delete_job=True)

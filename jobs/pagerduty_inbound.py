@@ -69,7 +69,7 @@ def change_status(ctx: Context, key: str, user: str, status: Literal["acknowledg
         missing = "PAGERDUTY_API_TOKEN" if rest is None else "PAGERDUTY_FROM_EMAIL"
         _thread_note(ctx, incident, f"<@{user}> asked to mark it {status}, but {missing} is not set: "
                                     "do it in PagerDuty.")  # fmt: skip
-        raise RollbotError(f"{missing} is not set")
+        return incident  # a setting, not a passing fault: nothing to retry
     with rest:
         pd_id = _pd_incident_id(rest, incident)
         if pd_id is None:
@@ -93,6 +93,11 @@ def change_status(ctx: Context, key: str, user: str, status: Literal["acknowledg
     sync_card(ctx, key)
     _thread_note(ctx, updated, f"{now:%H:%M} UTC · {status} by {by} from Slack")
     return updated
+
+
+def thread_note(ctx: Context, incident: Incident, text: str) -> None:
+    """A line in the incident card's thread (best effort)."""
+    _thread_note(ctx, incident, text)
 
 
 def _thread_note(ctx: Context, incident: Incident, text: str) -> None:
@@ -146,7 +151,8 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
     updated = ctx.incidents.update(key, apply) or incident
     if kind == "incident.resolved":
         cancel_reminder(ctx, key)
-    sync_card(ctx, key)
+    if not sync_card(ctx, key):
+        raise RollbotError(f"incident {key}: Slack did not take the update; retried")
     line = f"{when:%H:%M} UTC · {verb} by {who}"
     if kind == "incident.annotated" and data.get("content"):
         line += f": “{str(data['content'])[:500]}”"

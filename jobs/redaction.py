@@ -7,8 +7,17 @@ import re
 from collections.abc import Iterable
 
 MASK = "***"
-# Slack tokens of any kind, whether or not they are configured here.
-_TOKEN_PATTERNS = (r"xox[abposre]-[A-Za-z0-9-]+", r"xapp-[A-Za-z0-9-]+")
+# Secrets that look like secrets, whether or not they are configured here: Slack tokens, passwords
+# in URLs, bearer tokens, Google OAuth access tokens, AWS access key ids, PEM private keys.
+_TOKEN_PATTERNS = (
+    r"xox[abposre]-[A-Za-z0-9-]+",
+    r"xapp-[A-Za-z0-9-]+",
+    r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",
+    r"(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{8,}",
+    r"ya29\.[A-Za-z0-9._-]+",
+    r"AKIA[0-9A-Z]{16}",
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
+)
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
 
@@ -17,7 +26,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         literal = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
-        self._pattern = re.compile("|".join([*map(re.escape, literal), *_TOKEN_PATTERNS]))
+        self._pattern = re.compile("|".join([*map(re.escape, literal), *_TOKEN_PATTERNS]), re.DOTALL)
 
     def __call__(self, text: str) -> str:
         """`text` with secrets masked."""

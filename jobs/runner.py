@@ -75,6 +75,13 @@ def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -
         plan = plan_for(ctx, runbook, record)
     except RollbotError as error:
         return _end_unstarted(ctx, run_id, "refused", error.user_message)
+    moved = plan.checkpoint is not None and plan.checkpoint.commit != record.checkpoint_commit
+    if record.kind == "rollback" and record.checkpoint_commit and plan.checkpoint and moved:
+        message = (
+            f"the {record.phase} checkpoint changed after this rollback was confirmed (it was "
+            f"{record.checkpoint_commit[:12]}, now {plan.checkpoint.commit[:12]}); confirm the new plan"
+        )
+        return _end_unstarted(ctx, run_id, "refused", message)
     lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, record.lane, plan.budget)
     holder = _acquire(ctx, lock, run_id)
     if holder is not None:

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pagerduty
 from rq import get_current_job
 
 from jobs import escalation
 from jobs.escalation import RunEscalation
+from jobs.exceptions import RollbotError
 from jobs.factory import get_context, get_slack_client
 from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
 from jobs.pagerduty import deliver
-from jobs.pagerduty_inbound import change_status, handle_webhook
+from jobs.pagerduty_inbound import change_status, handle_webhook, thread_note
 from jobs.runner import execute_queued_run
 
 logger = logging.getLogger(__name__)
 
 
-ESCALATION_WAIT_SECONDS = 10.0  # a finished run's process gives its PagerDuty deliveries this long
+ESCALATION_WAIT_SECONDS = 5.0  # a finished run's process gives its PagerDuty deliveries this long
 
 
 def _execute(run_id: str) -> str:
@@ -69,11 +71,30 @@ def remind_stakeholders(incident_key: str) -> str:
     return "posted" if escalation.remind_stakeholders(get_context(), incident_key) else "not needed"
 
 
+def escalate_run(run_id: str) -> str:
+    """Act on a run that ended outside its own process (cancelled, interrupted): it may page."""
+    escalations = RunEscalation(get_context(), run_id)
+    escalations.changed(None)
+    escalations.wait(ESCALATION_WAIT_SECONDS)
+    return "done"
+
+
 def change_incident(incident_key: str, user: str, status: str) -> str:
-    """Acknowledge or resolve an incident in PagerDuty for a Slack user (the card's buttons)."""
+    """Acknowledge or resolve an incident in PagerDuty for a Slack user (the card's buttons). Retried;
+    when PagerDuty keeps refusing, the card's thread says so and tells to do it in PagerDuty.
+    """
     if status not in ("acknowledged", "resolved"):
         raise ValueError(f"unknown incident status {status!r}")
-    return change_status(get_context(), incident_key, user, status).status  # type: ignore[arg-type]
+    ctx = get_context()
+    try:
+        return change_status(ctx, incident_key, user, status).status  # type: ignore[arg-type]
+    except (pagerduty.Error, RollbotError) as error:
+        job = get_current_job()
+        incident = ctx.incidents.get(incident_key)
+        if incident is not None and (job is None or not job.retries_left):
+            thread_note(ctx, incident, f"⚠️ Could not mark it {status} in PagerDuty for <@{user}> ({error}): "
+                                       "do it in PagerDuty directly.")  # fmt: skip
+        raise
 
 
 def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:

@@ -6,13 +6,15 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
-from jobs.factory import get_context, get_queues
+from jobs.factory import get_context, get_queue
+from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
 from jobs.process import kill_orphaned_group, step_groups_of
 
@@ -54,13 +56,16 @@ class RollbotWorker(Worker):
         sweep_interrupted(get_context())
 
 
-def run_worker(burst: bool = False) -> bool:
-    """Work the rollback, validation and monitor queues (in that order) with the scheduler on."""
+def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:
+    """Work `queue_names` (all of rollbot's queues by default, rollbacks first) with the scheduler on."""
     ctx = get_context()
     for run_id in sweep_interrupted(ctx):
         logger.warning("run %s was interrupted: its process is gone", run_id)
-    name = f"{ctx.keys.namespace}-{socket.gethostname()}-{os.getpid()}"
+    worker_name = f"{ctx.keys.namespace}-{socket.gethostname()}-{os.getpid()}"
     worker = RollbotWorker(
-        get_queues(), name=name, connection=ctx.redis, maintenance_interval=MAINTENANCE_INTERVAL_SECONDS
+        [get_queue(queue) for queue in queue_names],
+        name=worker_name,
+        connection=ctx.redis,
+        maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
     )
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=ctx.settings.log_level.upper()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -270,11 +272,22 @@ def run_worker(env: dict[str, str], timeout: float = 90, **extra: str) -> subpro
 
 
 def start_worker(env: dict[str, str], *args: str, **extra: str) -> subprocess.Popen[str]:
-    """A `rollbot worker` running in the background (stopped by the caller)."""
+    """A `rollbot worker` running in the background, in its own session (stop it with `stop_worker`)."""
     return subprocess.Popen(
-        [ROLLBOT, "worker", *args], env={**os.environ, **env, **extra}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [ROLLBOT, "worker", *args], env={**os.environ, **env, **extra}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )  # fmt: skip
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> None:
+    """Warm shutdown, then SIGKILL whatever is left of its session (RQ's scheduler process too)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, message: str = "condition") -> Any:

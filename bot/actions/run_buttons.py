@@ -27,8 +27,18 @@ def _action(body: dict[str, Any]) -> tuple[str, str]:
     return body["user"]["id"], str(body["actions"][0].get("value") or "")
 
 
-def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool, parent: RunRecord | None = None) -> None:
-    """Authorize `user`, then enqueue `plan` once per `token` (double clicks and retries are no-ops)."""
+def _start(
+    respond: Respond,
+    plan: Plan,
+    user: str,
+    token: str,
+    replace: bool,
+    parent: RunRecord | None = None,
+    shown_commit: str | None = None,
+) -> None:
+    """Authorize `user`, check the checkpoint is still the one the plan showed (`shown_commit`), then
+    enqueue `plan` once per `token` (double clicks and retries are no-ops).
+    """
     ctx = deps.context()
     try:
         authorize(plan.runbook, user, "rollback", f"rolling back {plan.phase_name}")
@@ -36,6 +46,12 @@ def _start(respond: Respond, plan: Plan, user: str, token: str, replace: bool, p
             raise AccessDenied(
                 f"{plan.level_name} needs a second approver (two-person rule); Slack cannot "
                 f"collect it yet. Use `rollbot rollback {plan.phase_name} --level {plan.level_name}`."
+            )
+        if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
+            now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
+            raise RollbotError(
+                f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); "
+                f"nothing was started. `/rollback {plan.phase_name}` shows the new plan."
             )
         record, created = enqueue_once(ctx, plan, deps.actor(user), token, parent)
     except AccessDenied as denied:
@@ -65,7 +81,7 @@ def confirm(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, value = _action(body)
     request = json.loads(value)
     plan = deps.plan(deps.runbook(), request["kind"], request["phase"], request["level"])
-    _start(respond, plan, user, f"confirm:{request['token']}", replace=True)
+    _start(respond, plan, user, f"confirm:{request['token']}", replace=True, shown_commit=request.get("commit", ""))
 
 
 def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

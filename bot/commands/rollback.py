@@ -14,7 +14,7 @@ from bot.commands.parsing import Command, parse_rollback
 from jobs import blocks
 from jobs.access import AccessDenied, authorize
 from jobs.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
-from jobs.lifecycle import cancel_run, sweep_interrupted
+from jobs.lifecycle import cancel_run
 from jobs.plan import Plan, select
 from jobs.runbook.model import Runbook
 
@@ -85,7 +85,6 @@ def _list_runs(what: str) -> str:
     ctx = deps.context()
     now = ctx.clock()
     if what == "status":
-        sweep_interrupted(ctx)
         return blocks.run_list(ctx.runs.active(), now, "No rollback, pre-flight or validation is running.")
     return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
 

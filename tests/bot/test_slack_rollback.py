@@ -153,6 +153,7 @@ def test_failing_step_gets_thread_reply_log_upload_and_retry_escalate_buttons(
     slack.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= 3)
     escalated = [r for r in ctx.runs.recent(10) if r.level == "level2"]
     assert len(escalated) == 1 and escalated[0].actor == LEAD
+    assert escalated[0].parent_run_id == record.run_id and escalated[0].incident_key == record.incident_key
     run_worker(env)
     assert ctx.runs.get(escalated[0].run_id).status == "succeeded"
 
@@ -258,5 +259,20 @@ def test_status_history_cancel_and_help(
     history = slash(web, slack, "/rollback", "history")["text"]
     assert queued.run_id in history and "cancelled" in history and "preflight" in history
     assert "/preflight <phase>" in slash(web, slack, "/rollback", "help")["text"]
+
+
+def test_a_plan_confirmed_after_its_checkpoint_moved_starts_nothing(
+    ctx: Context, env: dict[str, str], repo: Path, web: str, slack: SlackStandIn
+) -> None:
+    ready_repo(ctx, env, repo)
+    answer = slash(web, slack, "/rollback", "phase2")
+    preflight(ctx, Path(env["RUNBOOK"]))  # someone re-takes the checkpoint (now at a bad commit)
+    click(web, slack, ActionId.ROLLBACK_CONFIRM, button_value(answer["blocks"], ActionId.ROLLBACK_CONFIRM))
+    said = slack.wait_for(lambda calls: any(c.method == "response_url" for c in calls))
+    assert (
+        "The checkpoint changed since this plan was shown"
+        in next(c for c in said if c.method == "response_url").params["text"]
+    )
+    assert [r.kind for r in ctx.runs.recent(10)] == ["preflight", "preflight"]
     dry = slash(web, slack, "/rollback", "phase2 --dry-run", user=STRANGER)
     assert "Dry run" in json.dumps(dry["blocks"]) and not has_button(dry["blocks"], ActionId.ROLLBACK_CONFIRM)

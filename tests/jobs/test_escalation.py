@@ -89,7 +89,22 @@ def test_failed_rollback_pages_once_and_its_successful_retry_resolves(
     incident = ctx.incidents.get(record.incident_key or "")
     assert incident is not None and incident.status == "resolved"
     assert "Resolved" in json.dumps(cards(slack)[-1]["blocks"])
-    assert f"remind-{record.incident_key}" not in ScheduledJobRegistry(queue=get_queue("notify")).get_job_ids()
+
+    reminders = ScheduledJobRegistry(queue=get_queue("notify")).get_job_ids()
+    assert reminder_job_id(ctx, record.incident_key or "") not in reminders  # resolved: no reminder
+
+    # It breaks again later: PagerDuty opens a new incident, and rollbot follows that one.
+    path.write_text(path.read_text().replace("echo deployed", FAILING_DEPLOY))
+    again = rollback(ctx, path, parent=ctx.runs.get(retried.run_id))
+    run_worker(env)
+    assert ctx.runs.get(again.run_id).status == "failed"
+    assert len(pagerduty.events("trigger")) == 2 and len(pagerduty.resolved) == 1
+    reopened = ctx.incidents.get(record.incident_key or "")
+    assert reopened is not None and reopened.status == "triggered" and reopened.run_id == again.run_id
+    assert "Resolved" not in json.dumps(cards(slack)[-1]["blocks"])
+    assert (
+        reminder_job_id(ctx, record.incident_key or "") in ScheduledJobRegistry(queue=get_queue("notify")).get_job_ids()
+    )
 
 
 def test_pagerduty_failing_three_times_then_accepting_pages_once_and_says_so_late(
@@ -145,8 +160,8 @@ def test_business_reminder_at_fifteen_minutes_unless_stakeholders_were_notified(
     assert incident is not None
 
     registry = ScheduledJobRegistry(queue=get_queue("notify"))
-    assert reminder_job_id(key) in registry.get_job_ids()
-    due = registry.get_scheduled_time(reminder_job_id(key))
+    assert reminder_job_id(ctx, key) in registry.get_job_ids()
+    due = registry.get_scheduled_time(reminder_job_id(ctx, key))
     assert abs(due - (incident.opened_at + timedelta(minutes=15))) < timedelta(seconds=2)
 
     # The scheduler fires it (here: its job body, without waiting 15 minutes).
@@ -156,7 +171,7 @@ def test_business_reminder_at_fifteen_minutes_unless_stakeholders_were_notified(
     assert "over 30m: Critical: CEO" in reminder and "Stakeholders notified" in reminder
 
     stakeholders_notified(ctx, key, "U0LEAD")
-    assert reminder_job_id(key) not in registry.get_job_ids()
+    assert reminder_job_id(ctx, key) not in registry.get_job_ids()
     posts = len(slack.calls_to("chat.postMessage"))
     assert remind_stakeholders(key) == "not needed"
     assert len(slack.calls_to("chat.postMessage")) == posts

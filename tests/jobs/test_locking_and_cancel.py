@@ -19,9 +19,10 @@ from jobs.locks import holder
 from jobs.plan import Plan, select, with_checkpoint
 from jobs.runbook.loader import load_runbook
 from jobs.runs import RunRecord
-from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, wait_for, write_runbook
+from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_rollback_git import preflight
 from tests.jobs.test_time_limits import SPAWNER
+from tests.standins.slack import SlackStandIn
 
 
 def rollback_plan(ctx: Context, env: dict[str, str], repo: Path, steps: str) -> Plan:
@@ -44,13 +45,7 @@ def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_worker(proc)
 
 
 def running_step(ctx: Context, run_id: str, pids: Path) -> RunRecord:
@@ -89,6 +84,7 @@ def test_two_rollbacks_enqueued_at_once_one_runs_the_other_is_refused(
     workers = [start_worker(env, "--burst") for _ in range(2)]
     for proc in workers:
         proc.wait(timeout=90)
+        stop_worker(proc)
 
     records = {r.run_id: r for r in (ctx.runs.get(first.run_id), ctx.runs.get(second.run_id))}
     statuses = sorted(r.status for r in records.values())
@@ -111,6 +107,7 @@ def test_busy_service_is_refused_at_enqueue_and_nothing_is_queued(
 
 
 def test_cancel_running_rollback_kills_its_process_group(
+    slack: SlackStandIn,
     ctx: Context,
     env: dict[str, str],
     repo: Path,
@@ -133,6 +130,9 @@ def test_cancel_running_rollback_kills_its_process_group(
     assert final.steps[1].status == "cancelled"
     wait_for(lambda: not pid_alive(grandchild) and not pid_alive(step.pgid or 0), timeout=10, message="steps dead")
     wait_for(lambda: holder(ctx.redis, ctx.keys, "sandbox") is None, timeout=10, message="lock released")
+    # The channel is told, though the process that kept it up to date was killed with the run.
+    slack.wait_for(lambda calls: any((c.params.get("metadata") or {}).get("event_payload", {}).get("status")
+                                     == "cancelled" for c in calls if c.status == 200))  # fmt: skip
     # The worker survives a cancel and takes the next run.
     again = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U1")
     wait_for(lambda: ctx.runs.get(again.run_id).status == "succeeded", timeout=30, message="next run")

@@ -37,7 +37,7 @@ def test_final_state_is_delivered_once_slack_answers_again(
     assert not [c for c in slack.calls if c.status == 200]  # nothing got through
     notify = get_queue("notify")
     scheduled = ScheduledJobRegistry(queue=notify)
-    assert f"notify-{record.run_id}" in scheduled.get_job_ids()  # delivered later, retried with backoff
+    assert ctx.keys.job("notify", record.run_id) in scheduled.get_job_ids()  # delivered later, retried with backoff
 
     slack.failures.clear()  # Slack is back
     time.sleep(2.5)  # the delivery is due 2 s after the run ended

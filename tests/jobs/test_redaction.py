@@ -24,6 +24,14 @@ def test_redactor_masks_configured_values_and_slack_token_patterns() -> None:
     assert redact(text) == "key=*** token=*** app=*** abc"
 
 
+def test_secret_shaped_text_is_masked_even_when_not_configured() -> None:
+    text = (
+        "postgres://app:s3cr3t@db/x Authorization: Bearer abcdefghijkl ya29.a0AfB_x AKIAABCDEFGHIJKLMNOP\n"
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nhttps://example.com/a:b"
+    )
+    assert Redactor()(text) == "postgres://***@db/x Authorization: Bearer *** *** ***\n***\nhttps://example.com/a:b"
+
+
 def test_log_lines_are_masked_tracebacks_included() -> None:
     formatter = RedactingFormatter(Redactor([ROUTING_KEY]), LOG_FORMAT)
     try:

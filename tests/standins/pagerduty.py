@@ -39,6 +39,7 @@ class PagerDutyStandIn:
     received: list[Received] = field(default_factory=list)
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)  # by dedup key
     users: list[dict[str, str]] = field(default_factory=list)
+    resolved: list[dict[str, Any]] = field(default_factory=list)  # incidents a new trigger replaced
     fail_events: list[int] = field(default_factory=list)  # statuses for the next /v2/enqueue calls
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class PagerDutyStandIn:
         with self._lock:
             self.received.clear()
             self.incidents.clear()
+            self.resolved.clear()
             self.users.clear()
             self.fail_events.clear()
 
@@ -91,11 +93,11 @@ class PagerDutyStandIn:
             key = body.get("dedup_key") or f"auto-{next(self._ids)}"
             action = body.get("event_action")
             if action == "trigger":
+                if self.incidents.get(key, {}).get("status") == "resolved":  # as PagerDuty: a new incident
+                    self.resolved.append(self.incidents.pop(key))
                 incident = self.incidents.setdefault(key, {"id": f"PINC{next(self._ids)}", "incident_key": key,
                                                            "status": "triggered"})  # fmt: skip
                 incident["title"] = body.get("payload", {}).get("summary")
-                if incident["status"] == "resolved":
-                    incident["status"] = "triggered"
             elif key in self.incidents:
                 self.incidents[key]["status"] = "acknowledged" if action == "acknowledge" else "resolved"
         return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
