@@ -82,7 +82,7 @@ def test_webhooks_are_verified_applied_once_and_shown(
 
     assert httpx.post(url, content=body, headers=signed(body, "not-the-secret"), timeout=5).status_code == 401
     assert httpx.post(url, content=body, timeout=5).status_code == 401  # no signature header
-    odd = {"X-PagerDuty-Signature": "v1=ünïcödé".encode()}  # not ASCII: still a 401, never a 500
+    odd = {b"X-PagerDuty-Signature": "v1=ünïcödé".encode()}  # not ASCII: still a 401, never a 500
     assert httpx.post(url, content=body, headers=odd, timeout=5).status_code == 401
     tampered = body.replace(b"Tenex Engineer", b"Someone Else")
     assert httpx.post(url, content=tampered, headers=signed(body, PD_WEBHOOK_SECRETS[0]), timeout=5).status_code == 401
