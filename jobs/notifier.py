@@ -131,13 +131,12 @@ class RunMessage:
                 if error.response.get("error") != "message_not_found":
                     raise
                 ts = None  # someone deleted it: post it again
+                self.ctx.redis.hdel(self.key, "ts")
         if not ts:
             response = self.client.chat_postMessage(
                 channel=channel, text=message_text, blocks=message_blocks, metadata=metadata, unfurl_links=False
             )
-            channel, ts = str(response["channel"]), str(response["ts"])
-            self.ctx.redis.hset(self.key, mapping={"channel": channel, "ts": ts})
-            self._remember_permalink(channel, ts)
+            channel, ts = self._claim_post(str(response["channel"]), str(response["ts"]))
         self._reply_failures(record, channel, ts, state)
         if not record.is_active and record.status in _NOT_SUCCEEDED and not state.get("log_uploaded"):
             self._upload_log(record, channel, ts)
@@ -153,6 +152,19 @@ class RunMessage:
             )
             self.ctx.redis.hdel(self.key, "undelivered_since")
         return True
+
+    def _claim_post(self, channel: str, ts: str) -> tuple[str, str]:
+        """Keep the message just posted as the run's message, unless another sync (the abandoned one
+        of a finished process, say) posted one first: then ours is deleted and theirs is used.
+        """
+        if self.ctx.redis.hsetnx(self.key, "ts", ts):
+            self.ctx.redis.hset(self.key, "channel", channel)
+            self._remember_permalink(channel, ts)
+            return channel, ts
+        with contextlib.suppress(*_SLACK_ERRORS):
+            self.client.chat_delete(channel=channel, ts=ts)
+        winner = text(self.ctx.redis.hget(self.key, "ts"))
+        return text(self.ctx.redis.hget(self.key, "channel") or channel), winner
 
     def _remember_permalink(self, channel: str, ts: str) -> None:
         """The message's permalink, for PagerDuty's links (pages never wait on Slack for it)."""
@@ -224,8 +236,9 @@ class RunNotifier:
         self._dirty.set()
         self._done.wait(self.message.ctx.settings.rollbot_slack_flush_seconds)
         if not self._delivered:
-            self._abandoned = True  # a sync still in flight keeps its lock: the delivery job waits for it
+            self._abandoned = True
             self.message.mark_late()
+            self.message.abandon()  # a post still in flight is reconciled by `_claim_post`
             enqueue_delivery(self.message.ctx, self.message.run_id)
         return self._delivered
 

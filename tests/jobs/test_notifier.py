@@ -12,6 +12,7 @@ from jobs.enqueue import enqueue_run
 from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import RunMessage
 from jobs.plan import select, with_checkpoint
+from jobs.redis_values import text
 from jobs.runbook.loader import load_runbook
 from tests.bot.test_slack_rollback import channel_posts, final_state, ready_repo
 from tests.conftest import git, run_worker
@@ -67,3 +68,18 @@ def test_deleted_run_message_is_posted_again(
     assert message.sync()
     assert len(channel_posts(slack)) == 2
     assert ctx.redis.hget(ctx.keys.run_slack(record.run_id), "ts") != first_ts
+
+
+def test_a_late_second_post_of_the_run_message_is_taken_back(
+    ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn
+) -> None:
+    record = enqueue_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
+    first = RunMessage(ctx, get_slack_client(), record.run_id)
+    assert first.sync()
+    winner = text(ctx.redis.hget(ctx.keys.run_slack(record.run_id), "ts"))
+    # An abandoned sync whose post was still in flight lands afterwards: it keeps the first one.
+    late = RunMessage(ctx, get_slack_client(), record.run_id)
+    channel, ts = late._claim_post("C0ALERTS", "1799999999.000100")
+    assert (channel, ts) == ("C0ALERTS", winner)
+    deleted = slack.calls_to("chat.delete")
+    assert [(c.params["channel"], c.params["ts"]) for c in deleted] == [("C0ALERTS", "1799999999.000100")]
