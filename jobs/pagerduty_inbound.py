@@ -67,7 +67,7 @@ def change_status(ctx: Context, key: str, user: str, status: Literal["acknowledg
     rest = pagerduty_rest(sender)
     if rest is None or sender is None:
         missing = "PAGERDUTY_API_TOKEN" if rest is None else "PAGERDUTY_FROM_EMAIL"
-        _thread_note(ctx, incident, f"<@{user}> asked to mark it {status}, but {missing} is not set: "
+        thread_note(ctx, incident, f"<@{user}> asked to mark it {status}, but {missing} is not set: "
                                     "do it in PagerDuty.")  # fmt: skip
         return incident  # a setting, not a passing fault: nothing to retry
     with rest:
@@ -91,16 +91,12 @@ def change_status(ctx: Context, key: str, user: str, status: Literal["acknowledg
     if status == "resolved":
         cancel_reminder(ctx, key)
     sync_card(ctx, key)
-    _thread_note(ctx, updated, f"{now:%H:%M} UTC · {status} by {by} from Slack")
+    thread_note(ctx, updated, f"{now:%H:%M} UTC · {status} by {by} from Slack")
     return updated
 
 
 def thread_note(ctx: Context, incident: Incident, text: str) -> None:
     """A line in the incident card's thread (best effort)."""
-    _thread_note(ctx, incident, text)
-
-
-def _thread_note(ctx: Context, incident: Incident, text: str) -> None:
     if not (incident.channel and incident.ts):
         return
     try:
@@ -156,7 +152,7 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
     line = f"{when:%H:%M} UTC · {verb} by {who}"
     if kind == "incident.annotated" and data.get("content"):
         line += f": “{str(data['content'])[:500]}”"
-    _thread_note(ctx, updated, line)
+    thread_note(ctx, updated, line)
     return "applied"
 
 
