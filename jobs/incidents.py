@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from redis import Redis, WatchError
+from redis import Redis
+from redis.client import Pipeline
 
 from jobs.keys import Keys
-from jobs.redis_values import optional_text
+from jobs.redis_values import optional_text, watched_update
 
 IncidentStatus = Literal["pending", "triggered", "acknowledged", "resolved"]
 TAG = re.compile(r"\[rollbot:([A-Za-z0-9_.:-]+)\]")  # in every summary rollbot sends PagerDuty
@@ -78,26 +79,17 @@ class IncidentStore:
     def update(self, key: str, change: Callable[[Incident], bool | None]) -> Incident | None:
         """Apply `change` atomically (returns False to leave it as is); None when there is no such incident."""
         name = self._keys.incident(key)
-        while True:
-            with self._redis.pipeline() as pipe:
-                try:
-                    pipe.watch(name)  # type: ignore[no-untyped-call]
-                    raw = pipe.get(name)
-                    if raw is None:
-                        pipe.unwatch()
-                        return None
-                    incident = Incident.model_validate_json(raw)
-                    if change(incident) is False:
-                        pipe.unwatch()
-                        return incident
-                    pipe.multi()
-                    pipe.set(name, incident.model_dump_json())
-                    if incident.pd_incident_id:
-                        pipe.set(self._keys.incident_by_pd_id(incident.pd_incident_id), incident.key)
-                    pipe.execute()
-                    return incident
-                except WatchError:
-                    continue
+
+        def read(pipe: Pipeline) -> Incident | None:
+            raw = pipe.get(name)
+            return Incident.model_validate_json(raw) if raw is not None else None
+
+        def write(pipe: Pipeline, incident: Incident) -> None:
+            pipe.set(name, incident.model_dump_json())
+            if incident.pd_incident_id:
+                pipe.set(self._keys.incident_by_pd_id(incident.pd_incident_id), incident.key)
+
+        return watched_update(self._redis, name, read, change, write)
 
     def key_for_pd_id(self, pd_id: str) -> str | None:
         """Rollbot's key of a PagerDuty incident id it has seen."""

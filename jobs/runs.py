@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from redis import Redis, WatchError
+from redis import Redis
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from jobs.exceptions import RunNotFoundError
 from jobs.keys import Keys
-from jobs.redis_values import text
+from jobs.redis_values import text, watched_update
 
 RunKind = Literal["rollback", "preflight", "validation"]
 RunStatus = Literal[
@@ -148,22 +148,10 @@ class RunStore:
         `change` returns False to leave the record as it is. Returns the record as stored.
         """
         key = self._keys.run(run_id)
-        while True:
-            with self._redis.pipeline() as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    record = _parse(pipe.hgetall(key))
-                    if record is None:
-                        raise RunNotFoundError(f"No run `{run_id}`.")
-                    if change(record) is False:
-                        pipe.unwatch()
-                        return record
-                    pipe.multi()
-                    self._write(pipe, record)
-                    pipe.execute()
-                    return record
-                except WatchError:
-                    continue
+        record = watched_update(self._redis, key, lambda pipe: _parse(pipe.hgetall(key)), change, self._write)
+        if record is None:
+            raise RunNotFoundError(f"No run `{run_id}`.")
+        return record
 
     def _write(self, pipe: Pipeline, record: RunRecord) -> None:
         fields: dict[FieldT, EncodableT] = {"record": record.model_dump_json(exclude={"steps"})}
