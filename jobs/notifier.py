@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 from urllib.error import URLError
 
 from redis.exceptions import LockError, RedisError
@@ -267,16 +268,16 @@ class RunNotifier:
 
 
 def enqueue_delivery(ctx: Context, run_id: str, delay: float | None = None) -> None:
-    """Queue a retried job that syncs the run's message once Slack answers again."""
+    """Queue a retried job that syncs the run's message (after `delay` seconds, default 2; 0: now)."""
+    queue = get_queue("notify", ctx.redis)
+    options: dict[str, Any] = {"job_id": ctx.keys.job("notify", run_id), "retry": DELIVERY_RETRY,
+                               "description": f"deliver the Slack message of {run_id}"}  # fmt: skip
     try:
-        get_queue("notify", ctx.redis).enqueue_in(
-            timedelta(seconds=delay) if delay is not None else DELIVERY_DELAY,
-            "jobs.tasks.deliver_run_message",
-            run_id,
-            job_id=ctx.keys.job("notify", run_id),
-            retry=DELIVERY_RETRY,
-            description=f"deliver the Slack message of {run_id}",
-        )
-        logger.warning("run %s: Slack message handed to the notify queue for delivery", run_id)
+        if delay == 0:
+            queue.enqueue("jobs.tasks.deliver_run_message", run_id, **options)
+        else:
+            wait = timedelta(seconds=delay) if delay is not None else DELIVERY_DELAY
+            queue.enqueue_in(wait, "jobs.tasks.deliver_run_message", run_id, **options)
+        logger.info("run %s: Slack message handed to the notify queue for delivery", run_id)
     except RedisError as error:
         logger.error("run %s: Slack message not delivered and not queued: %s", run_id, error)

@@ -66,6 +66,11 @@ def deliver_pagerduty_event(event_id: str) -> str:
     raise DeliveryFailed(f"PagerDuty event {event_id} not delivered yet")
 
 
+def record_stakeholders_notified(incident_key: str, user: str) -> str:
+    """*Stakeholders notified* was clicked: record it, cancel the reminder, update the card."""
+    return "recorded" if escalation.stakeholders_notified(get_context(), incident_key, user) else "unknown incident"
+
+
 def remind_stakeholders(incident_key: str) -> str:
     """The business notification clock went off (scheduled by RQ's scheduler)."""
     return "posted" if escalation.remind_stakeholders(get_context(), incident_key) else "not needed"

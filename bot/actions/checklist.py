@@ -9,12 +9,11 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs.access import AccessDenied, authorize
-from jobs.factory import get_slack_client
-from jobs.notifier import RunMessage
+from jobs.notifier import enqueue_delivery
 
 
 def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-    """Authorize, record the verification (first click wins), then refresh the card."""
+    """Authorize, record the verification (first click wins), and queue the card's refresh."""
     ack()
     user = body["user"]["id"]
     run_id, _, index = str(body["actions"][0].get("value") or "").partition("|")
@@ -31,4 +30,4 @@ def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     entry = json.dumps({"user": user, "at": ctx.clock().isoformat()})
     if ctx.redis.hsetnx(ctx.keys.run_verified(run_id), index, entry):
         ctx.audit(actor=user, action="checklist.verify", result="verified", run_id=run_id, item=int(index))
-    RunMessage(ctx, get_slack_client(), run_id).sync()
+    enqueue_delivery(ctx, run_id, delay=0)  # the card is refreshed on a worker

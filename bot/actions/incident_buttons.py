@@ -13,7 +13,6 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs.access import AccessDenied, authorize
-from jobs.escalation import stakeholders_notified
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
@@ -65,11 +64,19 @@ def resolve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
 
 
 def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-    """*Stakeholders notified*: record who and when; the reminder will not fire."""
+    """*Stakeholders notified*: a worker records who and when, cancels the reminder, updates the card."""
     ack()
     clicked = _clicked(body, respond, "recording stakeholder notification")
     if clicked is None:
         return
     user, key = clicked
-    if stakeholders_notified(deps.context(), key, user) is None:
-        respond(text="That incident is no longer known.", replace_original=False, response_type="ephemeral")
+    try:
+        get_queue("notify", deps.context().redis).enqueue("jobs.tasks.record_stakeholders_notified", key, user,
+                                                          retry=INCIDENT_RETRY)  # fmt: skip
+    except RedisError:
+        logger.exception("could not queue the stakeholder notification of %s", key)
+        respond(text="rollbot cannot reach Redis: the reminder may still fire.", replace_original=False,
+                response_type="ephemeral")  # fmt: skip
+        return
+    respond(text="Noted: stakeholders notified. The reminder will not fire.", replace_original=False,
+            response_type="ephemeral")  # fmt: skip

@@ -46,6 +46,11 @@ def test_acknowledge_from_slack_goes_through_the_rest_api_as_the_clicking_person
     assert "Acknowledged by <@U0LEAD> (lead@example.com)" in card
     assert "pd_acknowledge" not in card  # no second Acknowledge once someone owns it
 
+    click(web, slack, ActionId.STAKEHOLDERS_NOTIFIED, key, user=LEAD)
+    slack.wait_for(lambda calls: any("The reminder will not fire" in str(c.params.get("text")) for c in calls))
+    run_worker(env)
+    assert "stakeholders notified by <@U0LEAD>" in json.dumps(cards(slack)[-1]["blocks"])
+
     # Someone whose e-mail is not a PagerDuty user acts as PAGERDUTY_FROM_EMAIL; a stranger not at all.
     click(web, slack, ActionId.PD_RESOLVE, key, user="U0ONCALL")
     click(web, slack, ActionId.PD_RESOLVE, key, user=STRANGER)

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 from jobs.context import Context
+from jobs.factory import get_queue
 from jobs.ids import ActionId
 from tests.bot.test_slack_rollback import channel_posts, click, final_state, slash
-from tests.conftest import CHECKLIST, LEAD, ONCALL, STRANGER, git, run_worker, write_runbook
+from tests.conftest import CHECKLIST, LEAD, ONCALL, STRANGER, git, run_worker, wait_for, write_runbook
 from tests.standins.signed import button_value
 from tests.standins.slack import SlackStandIn
 
@@ -66,6 +67,8 @@ def test_validate_card_runs_commands_and_records_who_verified_the_rest(
 
     updates_before = len(slack.calls_to("chat.update"))
     click(web, slack, ActionId.CHECKLIST_VERIFIED, f"{run.run_id}|0", user=LEAD)
+    wait_for(lambda: get_queue("notify").count, message="the card refresh to be queued")
+    run_worker(env)
     slack.wait_for(
         lambda calls: len([c for c in calls if c.method == "chat.update" and c.status == 200]) > updates_before
     )
@@ -79,6 +82,8 @@ def test_validate_card_runs_commands_and_records_who_verified_the_rest(
     refusal = slack.wait_for(lambda calls: any("requires the `operator` role" in str(c.params.get("text"))
                                                for c in calls))  # fmt: skip
     assert refusal
+    wait_for(lambda: get_queue("notify").count, message="the card refresh to be queued")
+    run_worker(env)
     slack.wait_for(
         lambda calls: len([c for c in calls if c.method == "chat.update" and c.status == 200]) > updates_before + 1
     )
