@@ -61,15 +61,11 @@ def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip
         ack(response_type="ephemeral", text=denied.user_message)
         return
-    title, plan_blocks = blocks.plan_message(plan, token=_confirmable(plan))
-    if blocker := _blocker(plan):
+    blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
+    title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
+    if blocker:
         plan_blocks.append(blocks.note(blocker))
     ack(response_type="ephemeral", text=title, blocks=plan_blocks)
-
-
-def _confirmable(plan: Plan) -> str | None:
-    """A one-time token for the confirm button, or None when the plan cannot be confirmed here."""
-    return None if _blocker(plan) else secrets.token_urlsafe(12)
 
 
 def _blocker(plan: Plan) -> str | None:
