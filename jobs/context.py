@@ -10,6 +10,7 @@ from typing import Any
 from redis import Redis
 
 from jobs import audit
+from jobs.alerts import AlertStore
 from jobs.checkpoints import CheckpointStore
 from jobs.incidents import IncidentStore
 from jobs.keys import Keys
@@ -37,6 +38,11 @@ class Context:
     def incidents(self) -> IncidentStore:
         """PagerDuty incidents rollbot opened."""
         return IncidentStore(self.redis, self.keys)
+
+    @property
+    def alerts(self) -> AlertStore:
+        """Alerts (health breaches and matched alert messages)."""
+        return AlertStore(self.redis, self.keys)
 
     @property
     def checkpoints(self) -> CheckpointStore:

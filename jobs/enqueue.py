@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+from dataclasses import dataclass
 
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
@@ -35,15 +36,27 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What a run answers: the run it retries or escalates, or an alert (with the alert's incident)."""
+
+    parent: RunRecord | None = None
+    alert_id: str | None = None
+    incident_key: str | None = None
+
+
 def create_run(
-    ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False, parent: RunRecord | None = None
+    ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False, origin: Origin = Origin()
 ) -> RunRecord:
     """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
-    A retry or escalation names its `parent`: it shares the parent's PagerDuty incident.
+    A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
     """
     now = ctx.clock()
     run_id = new_run_id(plan.kind, now)
-    incident_key = parent.incident_key if parent and parent.incident_key else f"rollbot-{plan.runbook.service}-{run_id}"
+    parent = origin.parent
+    incident_key = (
+        origin.incident_key or (parent.incident_key if parent else None) or f"rollbot-{plan.runbook.service}-{run_id}"
+    )
     record = RunRecord(
         run_id=run_id,
         kind=plan.kind,
@@ -58,6 +71,7 @@ def create_run(
         checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
         parent_run_id=parent.run_id if parent else None,
         incident_key=incident_key,
+        alert_id=origin.alert_id or (parent.alert_id if parent else None),
     )
     ctx.runs.create(record)
     ctx.audit(
@@ -125,7 +139,7 @@ def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
     return record
 
 
-def enqueue_run(ctx: Context, plan: Plan, actor: str, parent: RunRecord | None = None) -> RunRecord:
+def enqueue_run(ctx: Context, plan: Plan, actor: str, origin: Origin = Origin()) -> RunRecord:
     """Check the plan can run (checkpoint present, service not busy), record it and enqueue it.
     The busy check and the record are one step (under a short lock): two requests never both pass.
     """
@@ -135,7 +149,7 @@ def enqueue_run(ctx: Context, plan: Plan, actor: str, parent: RunRecord | None =
         raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
     try:
         refuse_if_busy(ctx, plan, actor)
-        record = create_run(ctx, plan, actor, queued_for_workers=True, parent=parent)
+        record = create_run(ctx, plan, actor, queued_for_workers=True, origin=origin)
     finally:
         with contextlib.suppress(LockError):
             guard.release()
@@ -146,7 +160,7 @@ REQUEST_TTL_SECONDS = 86400
 
 
 def enqueue_once(
-    ctx: Context, plan: Plan, actor: str, request: str, parent: RunRecord | None = None
+    ctx: Context, plan: Plan, actor: str, request: str, origin: Origin = Origin()
 ) -> tuple[RunRecord, bool]:
     """Enqueue `plan` unless request `request` (a confirm token, `retry:<run>`…) was already acted
     upon: 20 concurrent clicks, or a click and Slack's retry, start exactly one run. Returns the run
@@ -159,7 +173,7 @@ def enqueue_once(
             return ctx.runs.get(earlier), False
         raise RunInProgressError("This was just confirmed; the run is being queued.")
     try:
-        record = enqueue_run(ctx, plan, actor, parent)
+        record = enqueue_run(ctx, plan, actor, origin)
     except BaseException:
         ctx.redis.delete(key)
         raise

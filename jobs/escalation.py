@@ -122,9 +122,21 @@ def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
     if record.kind == "rollback" and record.status in page_on:
         words = blocks.RESULT_WORDS[record.status]
         threads += page(ctx, record, f"{record.service}: {blocks.target(record)} rollback {words}")
-    elif record.kind == "rollback" and record.status == "succeeded" and record.incident_key:
+    elif record.kind == "rollback" and record.status == "succeeded" and record.incident_key and not record.alert_id:
         threads += resolve(ctx, record.incident_key, f"run {record.run_id} succeeded")
+    if record.alert_id:  # the alert's health decides whether it recovered, not the run's exit code
+        _request_recheck(ctx, record)
     return threads
+
+
+def _request_recheck(ctx: Context, record: RunRecord) -> None:
+    """Have the monitor measure the alert's health now that its rollback ended."""
+    try:
+        get_queue("monitor").enqueue("jobs.tasks.recheck_alert", record.alert_id,
+                                     job_id=ctx.keys.job("recheck", record.run_id),
+                                     description=f"health re-check after {record.run_id}")  # fmt: skip
+    except RedisError as error:
+        logger.error("run %s: health re-check not queued (the next poll does it): %s", record.run_id, error)
 
 
 def _change(ctx: Context, record: RunRecord, summary: str) -> threading.Thread:
@@ -135,22 +147,30 @@ def _change(ctx: Context, record: RunRecord, summary: str) -> threading.Thread:
 def page(ctx: Context, record: RunRecord, summary: str) -> list[threading.Thread]:
     """Open (or re-trigger) the run's incident: one dedup key per run and its retries."""
     key = record.incident_key or f"rollbot-{record.service}-{record.run_id}"
+    return page_incident(ctx, key, record.service, summary, details(record), run_id=record.run_id)
+
+
+def page_incident(
+    ctx: Context, key: str, service: str, summary: str, evidence: dict[str, Any], run_id: str | None = None
+) -> list[threading.Thread]:
+    """Open (or re-trigger) incident `key` in PagerDuty with the runbook's severity and `evidence`
+    as its details; starts the business notification clock.
+    """
     runbook = _runbook(ctx)
     now = ctx.clock()
-    incident = ctx.incidents.open(Incident(key=key, service=record.service, title=summary, run_id=record.run_id,
-                                           opened_at=now))  # fmt: skip
+    incident = ctx.incidents.open(Incident(key=key, service=service, title=summary, run_id=run_id, opened_at=now))
     if not incident.is_open:  # paged again after it was resolved: PagerDuty opens a new incident
-        incident = ctx.incidents.update(key, lambda old: _reopen(old, summary, record.run_id, now)) or incident
+        incident = ctx.incidents.update(key, lambda old: _reopen(old, summary, run_id, now)) or incident
     severity = runbook.escalation.severity if runbook else "critical"
-    event = new_event(ctx, "trigger", incident_key=key, summary=tagged(summary, key), source=record.service,
-                      severity=severity, custom_details=details(record))  # fmt: skip
-    ctx.audit(actor="rollbot", action="pagerduty.page", result="queued", run_id=record.run_id, key=key)
+    event = new_event(ctx, "trigger", incident_key=key, summary=tagged(summary, key), source=service,
+                      severity=severity, custom_details=evidence)  # fmt: skip
+    ctx.audit(actor="rollbot", action="pagerduty.page", result="queued", run_id=run_id, key=key)
     if incident.stakeholders_notified_at is None and incident.is_open:
         schedule_reminder(ctx, incident, runbook)
     return [dispatch(ctx, event)]
 
 
-def _reopen(incident: Incident, title: str, run_id: str, now: datetime) -> None:
+def _reopen(incident: Incident, title: str, run_id: str | None, now: datetime) -> None:
     """The incident as a fresh one: PagerDuty gives a re-triggered, resolved dedup key a new incident."""
     fresh = Incident(key=incident.key, service=incident.service, title=title, run_id=run_id, opened_at=now,
                      channel=incident.channel, ts=incident.ts)  # fmt: skip

@@ -97,6 +97,43 @@ class Keys:
         """Which of a run's escalation moments (`started`, `ended`) were acted upon."""
         return f"{self.namespace}:run:{run_id}:escalated"
 
+    def alert(self, alert_id: str) -> str:
+        """An alert (JSON): a health breach or a matched alert message, and its card."""
+        return f"{self.namespace}:alert:{alert_id}"
+
+    def alert_count(self, alert_id: str) -> str:
+        """How many times the alert was seen (a counter: 1,000 duplicates are 1,000 INCRs)."""
+        return f"{self.namespace}:alert:{alert_id}:count"
+
+    def alert_card_due(self, alert_id: str) -> str:
+        """Present while an update of the alert's card is scheduled (at most one per second)."""
+        return f"{self.namespace}:alert:{alert_id}:card-due"
+
+    def alert_fingerprint(self, fingerprint: str) -> str:
+        """The open alert with this fingerprint; expires with the rule's cooldown."""
+        return f"{self.namespace}:alert-fingerprint:{fingerprint}"
+
+    def silence(self, fingerprint: str) -> str:
+        """Present while alerts with this fingerprint are silenced; holds who silenced them."""
+        return f"{self.namespace}:silence:{fingerprint}"
+
+    def auto_rollback_cooldown(self, service: str) -> str:
+        """Present for `cooldown` after an automated rollback: no second one by itself until it expires."""
+        return f"{self.namespace}:cooldown:{service}"
+
+    def monitor(self, source: str) -> str:
+        """The monitor's state of a health source: its measurements, errors in a row, open alert."""
+        return f"{self.namespace}:monitor:{source}"
+
+    def monitor_chain(self, source: str) -> str:
+        """The current poll chain of a health source (older chains stop) and when it polls next."""
+        return f"{self.namespace}:monitor:{source}:chain"
+
+    @property
+    def alert_channel_id(self) -> str:
+        """The alert channel's ID as Slack answered it (`ALERT_CHANNEL` may be a `#name`)."""
+        return f"{self.namespace}:alert-channel-id"
+
     @property
     def audit(self) -> str:
         """The audit stream."""

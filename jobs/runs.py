@@ -98,6 +98,7 @@ class RunRecord(BaseModel):
     cancelled_by: str | None = None
     parent_run_id: str | None = None  # the run this one retries or escalates
     incident_key: str | None = None  # PagerDuty dedup key: shared by a run and its retries/escalations
+    alert_id: str | None = None  # the alert this rollback answers (automation, or its card's button)
 
     @property
     def is_active(self) -> bool:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import pagerduty
 from rq import get_current_job
 
-from jobs import escalation
+from jobs import alert_response, alert_rules, escalation, monitor
 from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError
 from jobs.factory import get_context, get_slack_client
 from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
 from jobs.pagerduty import deliver
 from jobs.pagerduty_inbound import change_status, handle_webhook, thread_note
+from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.model import Runbook
 from jobs.runner import execute_queued_run
 
 logger = logging.getLogger(__name__)
@@ -105,3 +109,84 @@ def change_incident(incident_key: str, user: str, status: str) -> str:
 def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:
     """Apply one verified PagerDuty v3 webhook event to Slack."""
     return handle_webhook(get_context(), payload)
+
+
+# --- the monitor and alerts -------------------------------------------------------------------
+
+
+def monitor_poll(source_name: str, generation: str | None = None) -> str:
+    """One poll of a health source. In a chain (`generation`), the next poll is queued first, so the
+    rhythm holds however long this one takes; a chain that was replaced stops.
+    """
+    ctx = get_context()
+    runbook = load_runbook_cached(ctx.settings.runbook)
+    source = runbook.health.get(source_name)
+    if source is None:
+        return "no such health source (chain stopped)"
+    if generation is not None:
+        if not monitor.chain_is_current(ctx, source_name, generation):
+            return "superseded"
+        monitor.schedule_next(ctx, source_name, source, generation, source.interval)
+    _wait(monitor.poll_once(ctx, runbook, source_name, source))
+    return "polled"
+
+
+def recheck_alert(alert_id: str) -> str:
+    """The alert's rollback ended: measure its health source now (recovered → resolved; not → the
+    next level is offered). Without a health source, the run's own result decides.
+    """
+    ctx = get_context()
+    runbook = load_runbook_cached(ctx.settings.runbook)
+    alert = ctx.alerts.get(alert_id)
+    if alert is None or not alert.is_open:
+        return "nothing to re-check"
+    source_name = alert.source if alert.origin == "monitor" else health_source_of(runbook, alert.metric)
+    source = runbook.health.get(source_name or "")
+    if source is not None and source_name is not None:
+        _wait(monitor.poll_once(ctx, runbook, source_name, source))
+        return "measured"
+    run = ctx.runs.get(alert.run_id) if alert.run_id else None
+    if run is not None and run.status == "succeeded":
+        _wait(
+            alert_response.resolve_alert(ctx, alert_id, f"run `{run.run_id}` succeeded (no health source to measure)")
+        )
+        return "resolved"
+    alert_response.offer_next_level(ctx, runbook, alert_id, "the rollback did not succeed")
+    return "next level offered"
+
+
+def health_source_of(runbook: Runbook, metric: str) -> str | None:
+    """The health source a rule's metric (`golden_path.success_rate`) belongs to, if the runbook has it."""
+    name = metric.split(".", 1)[0]
+    return name if name in runbook.health else None
+
+
+def act_on_alert(alert_id: str) -> str:
+    """A new alert from a message: roll back (`auto`) or suggest it, page, post the card. Its
+    health source, if the runbook has one, takes it over (resolves it on recovery).
+    """
+    ctx = get_context()
+    runbook = load_runbook_cached(ctx.settings.runbook)
+    alert = ctx.alerts.get(alert_id)
+    if alert is None:
+        return "unknown alert"
+    rule = next((r for r in alert_rules.rules(runbook) if r.name == alert.source), None)
+    source_name = health_source_of(runbook, alert.metric)
+    if source_name is not None:
+        monitor.adopt(ctx, source_name, alert_id)
+    _wait(alert_response.act(ctx, runbook, alert_id, rule.cooldown if rule else 900.0))
+    return "acted"
+
+
+def sync_alert_card(alert_id: str) -> str:
+    """Bring the alert's card up to date; raises (RQ retries) while Slack cannot be reached."""
+    if alert_response.sync_card(get_context(), alert_id):
+        return "delivered"
+    raise DeliveryFailed(f"card of alert {alert_id} not delivered yet")
+
+
+def _wait(threads: list[threading.Thread]) -> None:
+    """Give PagerDuty deliveries a moment before the job ends (their backstop jobs do the rest)."""
+    deadline = time.monotonic() + ESCALATION_WAIT_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -13,10 +13,14 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from jobs.context import Context
+from jobs.exceptions import RunbookError
 from jobs.factory import get_context, get_queue
 from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
+from jobs.monitor import ensure_monitors
 from jobs.process import kill_orphaned_group, step_groups_of
+from jobs.runbook.loader import load_runbook_cached
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +55,24 @@ class RollbotWorker(Worker):
             finalize_abandoned_run(get_context(), job.id, "interrupted", "the work horse died before the run ended")
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance, plus marking runs whose executing process died `interrupted`."""
+        """RQ's maintenance, plus marking runs whose executing process died `interrupted`, and
+        restarting health monitoring that stalled (on workers of the `monitor` queue).
+        """
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-        sweep_interrupted(get_context())
+        ctx = get_context()
+        sweep_interrupted(ctx)
+        if ctx.keys.queue("monitor") in self.queue_names():
+            start_monitoring(ctx)
+
+
+def start_monitoring(ctx: Context) -> None:
+    """Make sure every health source of the runbook is being polled (a broken runbook is logged)."""
+    try:
+        runbook = load_runbook_cached(ctx.settings.runbook)
+    except RunbookError as error:
+        logger.error("runbook unreadable; health monitoring waits for it: %s", error.user_message)
+        return
+    ensure_monitors(ctx, runbook)
 
 
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:
@@ -61,6 +80,8 @@ def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) ->
     ctx = get_context()
     for run_id in sweep_interrupted(ctx):
         logger.warning("run %s was interrupted: its process is gone", run_id)
+    if "monitor" in queue_names:
+        start_monitoring(ctx)
     worker_name = f"{ctx.keys.namespace}-{socket.gethostname()}-{os.getpid()}"
     worker = RollbotWorker(
         [get_queue(queue) for queue in queue_names],

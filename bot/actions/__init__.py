@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.actions import checklist, incident_buttons, run_buttons
+from bot.actions import alert_buttons, checklist, incident_buttons, run_buttons
 from jobs.ids import ActionId
 
 
@@ -18,3 +18,6 @@ def register(app: App) -> None:
     app.action(ActionId.PD_ACKNOWLEDGE.value)(incident_buttons.acknowledge)
     app.action(ActionId.PD_RESOLVE.value)(incident_buttons.resolve)
     app.action(ActionId.STAKEHOLDERS_NOTIFIED.value)(incident_buttons.notified)
+    app.action(ActionId.ALERT_ROLLBACK.value)(alert_buttons.rollback)
+    app.action(ActionId.ALERT_KEEP_WATCHING.value)(alert_buttons.keep_watching)
+    app.action(ActionId.ALERT_SILENCE.value)(alert_buttons.silence)

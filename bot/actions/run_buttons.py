@@ -12,7 +12,7 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from jobs import blocks
 from jobs.access import AccessDenied, authorize
-from jobs.enqueue import enqueue_once
+from jobs.enqueue import Origin, enqueue_once
 from jobs.exceptions import RollbotError
 from jobs.lifecycle import cancel_run
 from jobs.notifier import alert_channel, next_level
@@ -53,7 +53,7 @@ def _start(
                 f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); "
                 f"nothing was started. `/rollback {plan.phase_name}` shows the new plan."
             )
-        record, created = enqueue_once(ctx, plan, deps.actor(user), token, parent)
+        record, created = enqueue_once(ctx, plan, deps.actor(user), token, Origin(parent=parent))
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip

@@ -1,14 +1,12 @@
-"""Events API listeners. Messages in the alert channel are acknowledged; alert intake is issue #5."""
+"""Events API listeners: messages in the alert channel are matched against the alert rules."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
+from bot.events import alert_messages
+
 
 def register(app: App) -> None:
     """Attach event listeners to `app`."""
-    app.event("message")(acknowledge_message)
-
-
-def acknowledge_message() -> None:
-    """Channel messages are acknowledged (Bolt acks events itself) and not acted on yet."""
+    app.event("message")(alert_messages.on_message)

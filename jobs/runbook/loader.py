@@ -145,16 +145,28 @@ def semantic_problems(runbook: Runbook, root: yaml.Node | None = None) -> list[t
             problems.append(_problem(root, loc, "an analysis_only phase has no levels or preflight steps"))
         if not phase.analysis_only and not phase.levels:
             problems.append(_problem(root, loc, "a phase needs at least one level (or analysis_only: true)"))
-    for name, source in runbook.health.items():
-        breach = source.on_breach
-        if breach is None:
+    return problems + _target_problems(runbook, root)
+
+
+def _target_problems(runbook: Runbook, root: yaml.Node | None) -> list[tuple[str, str]]:
+    """Rollbacks named by health sources and alert rules must exist."""
+    problems: list[tuple[str, str]] = []
+    targets: list[tuple[tuple[int | str, ...], str | None, str | None]] = [
+        (("health", source_name, "on_breach"), source.on_breach.phase, source.on_breach.level)
+        for source_name, source in runbook.health.items()
+        if source.on_breach is not None
+    ]
+    targets += [(("alerts", i), rule.phase, rule.level) for i, rule in enumerate(runbook.alerts)]
+    for loc, name, level in targets:
+        if name is None:
             continue
-        loc = ("health", name, "on_breach")
-        target = runbook.phases.get(breach.phase)
-        if target is None:
-            problems.append(_problem(root, loc, f"phase {breach.phase!r} does not exist"))
-        elif breach.level is not None and breach.level not in target.levels:
-            problems.append(_problem(root, loc, f"level {breach.level!r} does not exist in {breach.phase}"))
+        phase = runbook.phases.get(name)
+        if phase is None:
+            problems.append(_problem(root, loc, f"phase {name!r} does not exist"))
+        elif phase.analysis_only or not phase.levels:
+            problems.append(_problem(root, loc, f"phase {name!r} has no rollback levels"))
+        elif level is not None and level not in phase.levels:
+            problems.append(_problem(root, loc, f"level {level!r} does not exist in {name}"))
     return problems
 
 

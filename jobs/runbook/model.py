@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -168,15 +169,66 @@ class Breach(StrictModel):
 
 
 class HealthSource(StrictModel):
-    """An HTTP endpoint answering JSON with the metrics below."""
+    """An HTTP endpoint answering JSON with the metrics below, polled by the monitor every
+    `interval`. Decisions follow Argo Rollouts' analysis: roll back when failed measurements among
+    the last `window` are more than `failure_limit`; more than `consecutive_error_limit` errors in
+    a row page ("monitor blind") and never roll back.
+    """
 
     url: str
-    interval: Duration = 30.0
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=0.5)] = 30.0
+    timeout: Duration | None = None  # of one request; default min(interval, 10 s)
     metrics: Annotated[dict[str, Threshold], Field(min_length=1)]
+    window: Annotated[int, Field(ge=1, le=100)] = 10
     failure_limit: Annotated[int, Field(ge=0)] = 0
     consecutive_error_limit: Annotated[int, Field(ge=0)] = 4
     cooldown: Duration = 900.0
+    dry_run: bool = False  # post what would have been done; never roll back or page
+    baseline: str | None = None  # JSON file (relative to repo) of metric values, for *_baseline limits
     on_breach: Breach | None = None
+
+    @model_validator(mode="after")
+    def _window_holds_the_limit(self) -> HealthSource:
+        if self.failure_limit >= self.window:
+            raise ValueError(f"failure_limit ({self.failure_limit}) must be below window ({self.window})")
+        return self
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one measurement may take."""
+        return self.timeout or min(self.interval, 10.0)
+
+
+class AlertRule(StrictModel):
+    """Matches messages posted in the alert channel (by people or integrations) to a metric.
+
+    `pattern` is a regular expression searched in the message text (a named group `value`, if
+    any, is the metric's value); `fields` maps dotted paths in the Slack event (`username`,
+    `bot_profile.name`, `attachments.0.title`) to regular expressions that must all match.
+    """
+
+    name: Name
+    pattern: str | None = None
+    fields: dict[str, str] = {}
+    metric: str
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+    phase: str | None = None
+    level: str | None = None
+    mode: Literal["auto", "suggest"] = "suggest"
+    cooldown: Duration = 900.0  # the same alert again within this bumps the card's counter
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> AlertRule:
+        if self.pattern is None and not self.fields:
+            raise ValueError("an alert rule needs `pattern` or `fields`")
+        for expression in [self.pattern or "", *self.fields.values()]:
+            try:
+                re.compile(expression)
+            except re.error as error:
+                raise ValueError(f"invalid regular expression {expression!r}: {error}") from error
+        if self.mode == "auto" and self.phase is None:
+            raise ValueError("mode: auto needs the `phase` (and level) to roll back")
+        return self
 
 
 # --- access and people -----------------------------------------------------------------
@@ -282,6 +334,7 @@ class Runbook(StrictModel):
     alert_channel: str
     vars: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     health: dict[Name, HealthSource] = {}
+    alerts: list[AlertRule] = []
     access: Access | None = None
     contacts: Contacts = Contacts()
     escalation: Escalation = Escalation()

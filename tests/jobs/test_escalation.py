@@ -10,7 +10,7 @@ from pathlib import Path
 from rq.registry import ScheduledJobRegistry
 
 from jobs.context import Context
-from jobs.enqueue import create_run, enqueue_run
+from jobs.enqueue import Origin, create_run, enqueue_run
 from jobs.escalation import stakeholders_notified
 from jobs.factory import get_queue
 from jobs.pagerduty import reminder_job_id
@@ -37,7 +37,7 @@ def phase3(ctx: Context, env: dict[str, str], repo: Path) -> Path:
 def rollback(ctx: Context, path: Path, level: str = "level1", parent: RunRecord | None = None) -> RunRecord:
     runbook = load_runbook(path)
     plan = with_checkpoint(select(runbook, "rollback", "phase3", level), ctx.checkpoints.get("sandbox", "phase3"))
-    return enqueue_run(ctx, plan, ONCALL, parent)
+    return enqueue_run(ctx, plan, ONCALL, Origin(parent=parent))
 
 
 def cards(slack: SlackStandIn) -> list[dict[str, object]]:

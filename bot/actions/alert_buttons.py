@@ -1,0 +1,103 @@
+"""The alert card's buttons: *Roll back phase N level L*, *Acknowledge* / *Keep watching*, and
+*Silence 30 min*. Each authorizes the clicking person; the card itself is updated by a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from jobs import alert_response, blocks
+from jobs.access import AccessDenied, Action, authorize
+from jobs.alerts import Alert
+from jobs.exceptions import RollbotError
+from jobs.notifier import alert_channel
+
+logger = logging.getLogger(__name__)
+
+
+def _say(respond: Respond, text: str) -> None:
+    respond(text=text, replace_original=False, response_type="ephemeral")
+
+
+def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) -> tuple[str, Alert, str] | None:
+    """The user, the open alert and the button's value, once the user may act (else None, said)."""
+    user, value = body["user"]["id"], str(body["actions"][0].get("value") or "")
+    alert_id = value.split("|", 1)[0]
+    ctx = deps.context()
+    try:
+        authorize(deps.runbook(), user, action, what)
+        alert = ctx.alerts.get(alert_id)
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
+                  reason=denied.user_message)  # fmt: skip
+        _say(respond, denied.user_message)
+        return None
+    except RedisError:
+        logger.exception("Redis unreachable on a click on alert %s", alert_id)
+        _say(respond, "rollbot cannot reach Redis right now: use `/rollback` or the CLI on the deploy host.")
+        return None
+    if alert is None or not alert.is_open:
+        _say(respond, f"Alert `{alert_id}` is no longer open; nothing was done.")
+        return None
+    return user, alert, value
+
+
+def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Roll back phase N level L*: start the level the card offers now, once, as the clicking person."""
+    ack()
+    clicked = _clicked(body, respond, "rollback", "rolling back")
+    if clicked is None:
+        return
+    user, alert, value = clicked
+    level = value.split("|", 1)[1] if "|" in value else None
+    offered = blocks.alert_rollback_level(alert)
+    if level is None or level != offered:
+        _say(respond, "This card no longer offers that rollback; look at the card again for what it offers now.")
+        return
+    ctx, book = deps.context(), deps.runbook()
+    try:
+        if book.phases[alert.phase or ""].levels[level].approvals > 1:
+            raise AccessDenied(f"{level} needs a second approver (two-person rule); Slack cannot collect it yet. "
+                               f"Use `rollbot rollback {alert.phase} --level {level}`.")  # fmt: skip
+        run = alert_response.start_rollback(
+            ctx, book, alert, level, deps.actor(user), f"alert:{alert.alert_id}:{level}"
+        )
+    except KeyError:
+        _say(respond, f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has.")
+        return
+    except RollbotError as error:
+        ctx.audit(actor=user, action="alert.rollback", result="refused", alert_id=alert.alert_id,
+                  reason=error.user_message)  # fmt: skip
+        _say(respond, error.user_message)
+        return
+    alert_response.note_run(ctx, alert.alert_id, run)
+    _say(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in "
+                  f"{alert_channel(ctx, book)}.")  # fmt: skip
+
+
+def keep_watching(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Acknowledge* / *Keep watching*: someone is on it; the monitor keeps deciding."""
+    ack()
+    clicked = _clicked(body, respond, "incident", "acknowledging alerts")
+    if clicked is None:
+        return
+    user, alert, _ = clicked
+    alert_response.acknowledge(deps.context(), alert.alert_id, user)
+    _say(respond, "👀 Acknowledged: rollbot keeps watching and acts if it becomes a breach.")
+
+
+def silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Silence 30 min*: no pages and no automatic rollback for this alert meanwhile."""
+    ack()
+    clicked = _clicked(body, respond, "incident", "silencing alerts")
+    if clicked is None:
+        return
+    user, alert, _ = clicked
+    alert_response.silence(deps.context(), alert.alert_id, user)
+    _say(respond, f"🔕 Silenced for {blocks.SILENCE_MINUTES} minutes: no pages and no automatic rollback for "
+                  "this alert; the card keeps showing the values.")  # fmt: skip

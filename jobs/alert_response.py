@@ -1,0 +1,313 @@
+"""What rollbot does about an alert: roll back (`auto`), suggest it, or say what it would have done
+(`dry_run`); page PagerDuty with the evidence; keep the alert's card current (at most one update
+per second); resolve when health recovers, or offer the next level when it does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
+from rq import Retry
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from jobs import blocks
+from jobs.alerts import Alert
+from jobs.context import Context
+from jobs.durations import format_duration
+from jobs.enqueue import Origin, enqueue_once
+from jobs.escalation import page_incident, resolve
+from jobs.exceptions import RollbotError
+from jobs.factory import get_queue, get_slack_client
+from jobs.notifier import alert_channel
+from jobs.plan import select, with_checkpoint
+from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.model import Runbook
+from jobs.runs import RunRecord
+
+logger = logging.getLogger(__name__)
+
+AUTOMATION = "automation"  # the actor of runs rollbot starts by itself
+CARD_UPDATE_SECONDS = 1.0  # at most one card update per second, whatever the alert rate
+CARD_DUE_EXPIRY_MS = 60_000  # a scheduled update that never ran stops blocking new ones after this
+CARD_RETRY = Retry(max=8, interval=[2, 5, 10, 30, 60, 120, 300, 600])
+SILENCE_SECONDS = blocks.SILENCE_MINUTES * 60
+_SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
+
+
+def incident_key(alert: Alert) -> str:
+    """The PagerDuty dedup key of an alert (its rollback shares it)."""
+    return f"rollbot-{alert.service}-{alert.alert_id}"
+
+
+def evidence(alert: Alert, url: str | None = None) -> dict[str, Any]:
+    """`custom_details` of an alert's page: the numbers behind the decision."""
+    return {
+        "alert_id": alert.alert_id,
+        "service": alert.service,
+        "metric": alert.metric,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "trend": alert.trend,
+        "since": alert.first_seen.isoformat(),
+        "source": f"{alert.origin}:{alert.source}",
+        "health_url": url,
+        "detail": alert.detail,
+        "message": alert.message_text,
+        "decision": alert.decision,
+        "rollback_run": alert.run_id,
+    }
+
+
+def _held_back(ctx: Context, alert: Alert, target: str) -> tuple[str, bool, bool] | None:
+    """Why no rollback is started or suggested for this alert, if there is a reason."""
+    silenced_by = ctx.alerts.silenced_by(alert.fingerprint)
+    if alert.kind == "inconclusive":
+        return "Between the alert and rollback limits: a person decides.", False, False
+    if silenced_by:
+        return f"🔕 Silenced by {blocks.who(silenced_by)}: no page, no automatic rollback.", False, False
+    if alert.kind == "blind":
+        return "The health source cannot be read: nothing is rolled back while the monitor is blind.", False, True
+    if alert.dry_run:
+        would = f"roll back {target} automatically" if alert.mode == "auto" else f"suggest rolling back {target}"
+        return f"🧪 Dry run: would have paged PagerDuty and would {would}. Nothing was done.", False, False
+    if alert.phase is None:
+        return "No rollback is configured for this alert; `/rollback` starts one by hand.", False, True
+    return None
+
+
+def _decide(ctx: Context, alert: Alert, cooldown: float) -> tuple[str, bool, bool]:
+    """What to do: (decision line, start a rollback now, page)."""
+    target = f"{alert.phase} {alert.level or ''}".strip()
+    held_back = _held_back(ctx, alert, target)
+    if held_back is not None:
+        return held_back
+    if alert.mode != "auto":
+        return f"Suggested: roll back {target}.", False, True
+    cooldown_key = ctx.keys.auto_rollback_cooldown(alert.service)
+    if not ctx.redis.set(cooldown_key, alert.alert_id, nx=True, ex=max(1, int(cooldown))):
+        remaining = format_duration(max(0, int(ctx.redis.ttl(cooldown_key))))
+        return (f"⏸️ Cooldown: an automated rollback of `{alert.service}` ran recently; no second one by itself "
+                f"for {remaining}. Roll back by hand if needed."), False, True  # fmt: skip
+    return f"🤖 Rolling back {target} automatically.", True, True
+
+
+def act(
+    ctx: Context, runbook: Runbook, alert_id: str, cooldown: float, url: str | None = None
+) -> list[threading.Thread]:
+    """Act on a new alert (or one that just became a breach): decide, start the rollback, page,
+    and post the card. Returns the threads delivering to PagerDuty.
+    """
+    alert = ctx.alerts.get(alert_id)
+    if alert is None:
+        return []
+    decision, start, paging = _decide(ctx, alert, cooldown)
+    run: RunRecord | None = None
+    if start:
+        try:
+            run = start_rollback(ctx, runbook, alert, alert.level, AUTOMATION, f"auto:{alert.alert_id}")
+        except RollbotError as error:
+            ctx.redis.delete(ctx.keys.auto_rollback_cooldown(alert.service))  # nothing ran: no cooldown
+            decision = f"⚠️ Automated rollback NOT started: {error.user_message}"
+    if run is not None:
+        decision = f"🤖 Rolled back automatically: run `{run.run_id}` ({blocks.target(run)})."
+
+    def record(current: Alert) -> None:
+        current.decision = decision
+        if paging:
+            current.incident_key = incident_key(current)
+        if run is not None:
+            current.run_id, current.run_status = run.run_id, run.status
+
+    alert = ctx.alerts.update(alert_id, record) or alert
+    ctx.audit(actor=AUTOMATION if start else "rollbot", action="alert.act", result=decision, run_id=alert.run_id,
+              alert_id=alert_id, metric=alert.metric, value=alert.value, kind=alert.kind)  # fmt: skip
+    threads = []
+    if paging and alert.incident_key:
+        summary = (
+            f"{alert.service}: {alert.metric} at {blocks.format_value(alert.value)} ({alert.threshold or alert.kind})"
+        )
+        threads = page_incident(ctx, alert.incident_key, alert.service, summary, evidence(alert, url), alert.run_id)
+    if not sync_card(ctx, alert_id):
+        request_card_update(ctx, alert_id)  # retried by a job
+    return threads
+
+
+def start_rollback(
+    ctx: Context, runbook: Runbook, alert: Alert, level: str | None, actor: str, request: str
+) -> RunRecord:
+    """Queue the alert's rollback (once per `request`), sharing the alert's PagerDuty incident."""
+    if alert.phase is None:
+        raise RollbotError("This alert names no rollback; use `/rollback` with a phase.")
+    plan = select(runbook, "rollback", alert.phase, level)
+    if plan.approvals > 1 and actor == AUTOMATION:
+        raise RollbotError(f"{alert.phase} {plan.level_name} needs two approvals; rollbot never starts it by itself.")
+    plan = with_checkpoint(plan, ctx.checkpoints.get(runbook.service, plan.phase_name))
+    origin = Origin(alert_id=alert.alert_id, incident_key=alert.incident_key or incident_key(alert))
+    record, _created = enqueue_once(ctx, plan, actor, request, origin)
+    return record
+
+
+def note_run(ctx: Context, alert_id: str, run: RunRecord) -> None:
+    """The alert is answered by `run` (started from its card)."""
+
+    def record(alert: Alert) -> None:
+        alert.run_id, alert.run_status, alert.next_level = run.run_id, run.status, None
+        alert.incident_key = alert.incident_key or run.incident_key
+        alert.decision = f"Rolling back by hand: run `{run.run_id}` ({blocks.target(run)}) by {blocks.who(run.actor)}."
+
+    ctx.alerts.update(alert_id, record)
+    request_card_update(ctx, alert_id)
+
+
+def resolve_alert(ctx: Context, alert_id: str, resolution: str) -> list[threading.Thread]:
+    """Mark the alert resolved, resolve its PagerDuty incident, and update its card."""
+    now = ctx.clock()
+
+    def close(alert: Alert) -> bool:
+        if not alert.is_open:
+            return False
+        alert.state, alert.resolved_at, alert.resolution = "resolved", now, resolution
+        return True
+
+    alert = ctx.alerts.update(alert_id, close)
+    if alert is None:
+        return []
+    ctx.alerts.release(alert.fingerprint, alert_id)
+    ctx.audit(actor="rollbot", action="alert.resolve", result=resolution, run_id=alert.run_id, alert_id=alert_id)
+    threads = resolve(ctx, alert.incident_key, resolution) if alert.incident_key else []
+    request_card_update(ctx, alert_id)
+    return threads
+
+
+def offer_next_level(ctx: Context, runbook: Runbook, alert_id: str, why: str) -> None:
+    """Health did not recover after the alert's rollback: the card offers the phase's next level."""
+
+    def offer(alert: Alert) -> bool:
+        if alert.run_id is None or alert.phase is None or alert.decision.startswith("❗"):
+            return False
+        run = ctx.runs.get(alert.run_id)
+        alert.run_status = run.status
+        names = list(runbook.phases[alert.phase].levels) if alert.phase in runbook.phases else []
+        index = names.index(run.level) if run.level in names else len(names)
+        alert.next_level = names[index + 1] if index + 1 < len(names) else None
+        offer_text = f" Next: roll back {alert.phase} {alert.next_level}?" if alert.next_level else (
+            " No further level: escalate to the technical contacts.")  # fmt: skip
+        alert.decision = f"❗ Not recovered after run `{run.run_id}` ({run.status}): {why}.{offer_text}"
+        return True
+
+    alert = ctx.alerts.update(alert_id, offer)
+    if alert is not None:
+        ctx.audit(actor="rollbot", action="alert.not_recovered", result=alert.decision, run_id=alert.run_id,
+                  alert_id=alert_id)  # fmt: skip
+        request_card_update(ctx, alert_id)
+
+
+def acknowledge(ctx: Context, alert_id: str, user: str) -> Alert | None:
+    """*Acknowledge* / *Keep watching*: someone is on it; the monitor keeps measuring."""
+
+    def ack(alert: Alert) -> bool:
+        if alert.state != "firing":
+            return False
+        alert.state, alert.acknowledged_by = "acknowledged", user
+        return True
+
+    alert = ctx.alerts.update(alert_id, ack)
+    ctx.audit(actor=user, action="alert.acknowledge", result="recorded", alert_id=alert_id)
+    request_card_update(ctx, alert_id)
+    return alert
+
+
+def silence(ctx: Context, alert_id: str, user: str) -> Alert | None:
+    """*Silence 30 min*: no pages and no automatic rollback for this alert's fingerprint meanwhile."""
+    until = ctx.clock() + timedelta(seconds=SILENCE_SECONDS)
+
+    def quiet(alert: Alert) -> bool:
+        if not alert.is_open:
+            return False
+        alert.state, alert.silenced_by, alert.silenced_until = "silenced", user, until
+        return True
+
+    alert = ctx.alerts.update(alert_id, quiet)
+    if alert is not None and alert.is_open:
+        ctx.alerts.silence(alert.fingerprint, user, SILENCE_SECONDS)
+    ctx.audit(actor=user, action="alert.silence", result="recorded", alert_id=alert_id, until=until.isoformat())
+    request_card_update(ctx, alert_id)
+    return alert
+
+
+def end_silence_if_due(alert: Alert, now: datetime) -> bool:
+    """A silenced alert fires again once its silence is over."""
+    if alert.state == "silenced" and alert.silenced_until is not None and alert.silenced_until <= now:
+        alert.state = "firing"
+        return True
+    return False
+
+
+# --- the card ---------------------------------------------------------------------------------
+
+
+def request_card_update(ctx: Context, alert_id: str) -> None:
+    """Schedule one card update a second from now unless one is scheduled: a storm of changes
+    becomes at most one `chat.update` per second, each showing the state when it runs.
+    """
+    try:
+        if not ctx.redis.set(ctx.keys.alert_card_due(alert_id), "1", nx=True, px=CARD_DUE_EXPIRY_MS):
+            return
+        get_queue("notify").enqueue_in(
+            timedelta(seconds=CARD_UPDATE_SECONDS), "jobs.tasks.sync_alert_card", alert_id,
+            job_id=ctx.keys.job("alert-card", f"{alert_id}-{time.time_ns()}-{secrets.token_hex(2)}"),
+            retry=CARD_RETRY, result_ttl=0, failure_ttl=86400, description=f"alert card {alert_id}",
+        )  # fmt: skip
+    except RedisError as error:
+        logger.error("alert %s: card update not scheduled: %s", alert_id, error)
+
+
+def sync_card(ctx: Context, alert_id: str) -> bool:
+    """Post or update the alert's card now; False when Slack did not take it. One process at a time
+    per card, so it is never posted twice.
+    """
+    lock = Lock(ctx.redis, f"{ctx.keys.alert(alert_id)}:card", timeout=60, blocking_timeout=30, thread_local=False)
+    if not lock.acquire():
+        return False
+    try:
+        ctx.redis.delete(ctx.keys.alert_card_due(alert_id))  # changes from now on schedule a new update
+        return _sync_card(ctx, alert_id)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+def _sync_card(ctx: Context, alert_id: str) -> bool:
+    alert = ctx.alerts.get(alert_id)
+    if alert is None:
+        return True
+    text, card, metadata = blocks.alert_card(alert, ctx.clock())
+    client = get_slack_client()
+    try:
+        if alert.channel and alert.ts:
+            client.chat_update(channel=alert.channel, ts=alert.ts, text=text, blocks=card, metadata=metadata)
+            return True
+        channel = alert.channel or alert_channel(ctx, load_runbook_cached(ctx.settings.runbook))
+        answer = client.chat_postMessage(channel=channel, text=text, blocks=card, metadata=metadata)
+    except _SLACK_ERRORS as error:
+        logger.warning("alert %s: card not delivered to Slack: %s", alert_id, error)
+        return False
+    posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
+    ctx.redis.set(ctx.keys.alert_channel_id, posted_channel)
+
+    def place(current: Alert) -> bool:
+        if current.ts:
+            return False
+        current.channel, current.ts = posted_channel, posted_ts
+        return True
+
+    ctx.alerts.update(alert_id, place)
+    return True

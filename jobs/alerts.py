@@ -1,0 +1,151 @@
+"""Alerts: a health source's breach, or a matched message in the alert channel, with its card.
+
+An alert is stored once per fingerprint while it is open; the same alert again only bumps a
+counter (one INCR), so a storm of identical messages costs Redis a few commands each.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from redis import Redis
+from redis.client import Pipeline
+
+from jobs.keys import Keys
+from jobs.redis_values import optional_text, watched_update
+
+AlertState = Literal["firing", "acknowledged", "resolved", "silenced"]
+AlertKind = Literal["breach", "inconclusive", "blind"]
+TREND_LENGTH = 10
+ALERT_TTL_SECONDS = 30 * 86400
+
+
+def new_alert_id(now: datetime) -> str:
+    """`al-20261130-211501-9c1e`: UTC time and a random suffix."""
+    return f"al-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class Alert(BaseModel):
+    """One alert and everything its card shows."""
+
+    alert_id: str
+    origin: Literal["monitor", "message"]
+    source: str  # the health source, or the alert rule that matched a message
+    service: str
+    fingerprint: str
+    kind: AlertKind = "breach"
+    state: AlertState = "firing"
+    metric: str
+    value: float | None = None
+    threshold: str = ""  # "< 0.9", as people read it
+    severity: str = "critical"
+    detail: str = ""  # what the last measurement or message said
+    trend: list[float | None] = []  # the last measurements' values, oldest first
+    first_seen: datetime
+    last_seen: datetime
+    phase: str | None = None
+    level: str | None = None
+    mode: Literal["auto", "suggest"] | None = None
+    decision: str = ""  # what rollbot did about it, in one line
+    dry_run: bool = False
+    run_id: str | None = None  # the rollback answering it
+    run_status: str | None = None
+    next_level: str | None = None  # offered when health did not recover after the run
+    incident_key: str | None = None
+    acknowledged_by: str | None = None
+    silenced_by: str | None = None
+    silenced_until: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    posted_by: str | None = None  # who posted the matched message
+    message_text: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+    count: int = 1  # filled from the counter when read
+
+    @property
+    def is_open(self) -> bool:
+        """Not resolved."""
+        return self.state != "resolved"
+
+    def seen(self, value: float | None, detail: str, now: datetime) -> None:
+        """Record a new measurement (or message) of the alert."""
+        self.value = value if value is not None else self.value
+        self.detail = detail
+        self.last_seen = now
+        self.trend = [*self.trend, value][-TREND_LENGTH:]
+
+
+class AlertStore:
+    """Alerts as JSON values in Redis, their counters, and the fingerprint index."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    def get(self, alert_id: str) -> Alert | None:
+        """The alert with its current count; None when there is none."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._keys.alert(alert_id))
+            pipe.get(self._keys.alert_count(alert_id))
+            raw, count = pipe.execute()
+        if raw is None:
+            return None
+        alert = Alert.model_validate_json(raw)
+        alert.count = int(count or 1)
+        return alert
+
+    def create(self, alert: Alert) -> None:
+        """Store a new alert and count it (repeats counted before it was stored are kept)."""
+        with self._redis.pipeline() as pipe:
+            pipe.set(self._keys.alert(alert.alert_id), alert.model_dump_json(exclude={"count"}), ex=ALERT_TTL_SECONDS)
+            pipe.incr(self._keys.alert_count(alert.alert_id))
+            pipe.expire(self._keys.alert_count(alert.alert_id), ALERT_TTL_SECONDS)
+            pipe.execute()
+
+    def claim(self, fingerprint: str, alert_id: str, ttl: float) -> str | None:
+        """Make `alert_id` the open alert of `fingerprint` for `ttl` seconds, unless one is open:
+        returns the open one's id then (and None when the claim succeeded).
+        """
+        key = self._keys.alert_fingerprint(fingerprint)
+        if self._redis.set(key, alert_id, nx=True, px=max(1, int(ttl * 1000))):
+            return None
+        return optional_text(self._redis.get(key)) or None
+
+    def release(self, fingerprint: str, alert_id: str) -> None:
+        """Forget `fingerprint`'s open alert if it is still `alert_id` (it resolved)."""
+        key = self._keys.alert_fingerprint(fingerprint)
+        if optional_text(self._redis.get(key)) == alert_id:
+            self._redis.delete(key)
+
+    def bump(self, alert_id: str) -> int:
+        """Count one more sighting; returns the count."""
+        return int(self._redis.incr(self._keys.alert_count(alert_id)))
+
+    def update(self, alert_id: str, change: Callable[[Alert], bool | None]) -> Alert | None:
+        """Apply `change` atomically (it returns False to leave the alert as is)."""
+        name = self._keys.alert(alert_id)
+
+        def read(pipe: Pipeline) -> Alert | None:
+            raw = pipe.get(name)
+            return Alert.model_validate_json(raw) if raw is not None else None
+
+        def write(pipe: Pipeline, alert: Alert) -> None:
+            pipe.set(name, alert.model_dump_json(exclude={"count"}), ex=ALERT_TTL_SECONDS)
+
+        updated = watched_update(self._redis, name, read, change, write)
+        if updated is not None:
+            updated.count = int(self._redis.get(self._keys.alert_count(alert_id)) or 1)
+        return updated
+
+    def silenced_by(self, fingerprint: str) -> str | None:
+        """Who silenced alerts with this fingerprint, while the silence lasts."""
+        return optional_text(self._redis.get(self._keys.silence(fingerprint)))
+
+    def silence(self, fingerprint: str, user: str, seconds: float) -> None:
+        """Silence alerts with this fingerprint for `seconds`."""
+        self._redis.set(self._keys.silence(fingerprint), user, ex=max(1, int(seconds)))

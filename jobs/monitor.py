@@ -1,0 +1,333 @@
+"""The golden-path monitor: polls each runbook health source on the `monitor` queue (RQ's
+scheduler, every `interval`) and decides like Argo Rollouts' analysis runs.
+
+Each measurement is *successful*, *failed* (a rollback limit crossed), *inconclusive* (only an
+alert limit crossed) or *error* (the source could not be read). Failed measurements among the
+last `window` more than `failure_limit` = a breach: one alert, acted upon per `on_breach`. Errors
+count apart: more than `consecutive_error_limit` in a row page once ("monitor blind") and never
+roll back. An inconclusive measurement asks a person. A successful one resolves the open alert,
+unless its rollback is still running; one that is not successful after the rollback ended offers
+the next level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
+
+from jobs import alert_response
+from jobs.alerts import TREND_LENGTH, Alert, AlertKind, new_alert_id
+from jobs.context import Context
+from jobs.exceptions import RunNotFoundError
+from jobs.factory import get_queue
+from jobs.health import http_client, metric_value, normalize
+from jobs.redis_values import optional_text
+from jobs.runbook.model import HealthSource, Runbook, Threshold
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["successful", "inconclusive", "failed", "error"]
+_SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "failed": 2, "error": 3}
+STALE_CHAIN_INTERVALS = 3  # a chain whose next poll is this many intervals late is restarted
+STALE_CHAIN_MIN_SECONDS = 30.0
+
+
+class Measurement(BaseModel):
+    """One poll of a health source."""
+
+    at: datetime
+    outcome: Outcome
+    metric: str  # the metric that decided the outcome (the first one when all are fine)
+    value: float | None = None
+    threshold: str = ""
+    values: dict[str, float] = {}
+    detail: str
+
+
+class MonitorState(BaseModel):
+    """What the monitor remembers of a source between polls."""
+
+    window: list[Measurement] = []  # the last `window` readable measurements, oldest first
+    consecutive_errors: int = 0
+    alert_id: str | None = None  # the open breach or inconclusive alert
+    blind_alert_id: str | None = None
+    last: Measurement | None = None
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def _classify(name: str, threshold: Threshold, value: float, baseline: dict[str, Any] | None) -> tuple[Outcome, str]:
+    """How one metric's value compares with its limits (fractions ≤ 1, percentages > 1)."""
+    checks: list[tuple[float | None, Outcome, bool]] = [
+        (threshold.rollback_below, "failed", True),
+        (threshold.alert_below, "inconclusive", True),
+        (threshold.rollback_above, "failed", False),
+        (threshold.alert_above, "inconclusive", False),
+    ]
+    reference = metric_value(baseline, threshold, name) if baseline is not None else None
+    if reference is not None:
+        for relative, outcome in ((threshold.rollback_above_baseline, "failed"),
+                                  (threshold.alert_above_baseline, "inconclusive")):  # fmt: skip
+            if relative is not None:
+                checks.append((reference * (1 + normalize(relative)), outcome, False))  # type: ignore[arg-type]
+    for limit, outcome, below in checks:
+        if limit is None:
+            continue
+        if below and normalize(value) < normalize(limit):
+            return outcome, f"< {normalize(limit):g}"
+        if not below and value > limit:
+            return outcome, f"> {limit:g}"
+    return "successful", ""
+
+
+def read_baseline(runbook: Runbook, source: HealthSource) -> dict[str, Any] | None:
+    """The baseline file's values (captured by the phase's preflight), or None when there is none yet."""
+    if source.baseline is None:
+        return None
+    path = Path(runbook.repo) / source.baseline
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def measure(runbook: Runbook, source: HealthSource, ca_bundle: Path | None, now: datetime) -> Measurement:
+    """Poll the source once and classify the answer."""
+    first = next(iter(source.metrics))
+    try:
+        with http_client(ca_bundle, source.request_timeout) as client:
+            response = client.get(source.url)
+    except httpx.HTTPError as error:
+        return Measurement(at=now, outcome="error", metric=first, detail=f"GET {source.url}: {type(error).__name__}")
+    if not response.is_success:
+        return Measurement(at=now, outcome="error", metric=first, detail=f"GET {source.url} → {response.status_code}")
+    try:
+        payload = response.json()
+    except ValueError:
+        return Measurement(at=now, outcome="error", metric=first, detail=f"GET {source.url}: the answer is not JSON")
+    baseline = read_baseline(runbook, source)
+    worst = Measurement(at=now, outcome="successful", metric=first, detail="all metrics within limits")
+    values: dict[str, float] = {}
+    for name, threshold in source.metrics.items():
+        value = metric_value(payload, threshold, name)
+        if value is None:
+            return Measurement(at=now, outcome="error", metric=name, values=values,
+                               detail=f"{name} is missing from the answer")  # fmt: skip
+        values[name] = value
+        outcome, limit = _classify(name, threshold, value, baseline)
+        if name == first:
+            worst.value = value
+        if _SEVERITY[outcome] > _SEVERITY[worst.outcome]:
+            label = threshold.label or name
+            worst = Measurement(at=now, outcome=outcome, metric=name, value=value, threshold=limit,
+                                detail=f"{label}: {value:g} {limit}")  # fmt: skip
+    worst.values = values
+    if baseline is None and any(t.rollback_above_baseline or t.alert_above_baseline for t in source.metrics.values()):
+        worst.detail += " (no baseline file yet: baseline limits not checked)"
+    return worst
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+def _load(ctx: Context, name: str) -> MonitorState:
+    raw = ctx.redis.get(ctx.keys.monitor(name))
+    return MonitorState.model_validate_json(raw) if raw else MonitorState()
+
+
+def _save(ctx: Context, name: str, state: MonitorState) -> None:
+    ctx.redis.set(ctx.keys.monitor(name), state.model_dump_json(), ex=30 * 86400)
+
+
+def fingerprint(source_name: str) -> str:
+    """One open alert per health source."""
+    return f"health:{source_name}"
+
+
+def _new_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: Measurement, kind: AlertKind,
+               trend: list[float | None]) -> Alert:  # fmt: skip
+    breach = source.on_breach
+    alert = Alert(
+        alert_id=new_alert_id(m.at), origin="monitor", source=name, service=runbook.service,
+        fingerprint=fingerprint(name) + (":blind" if kind == "blind" else ""), kind=kind, metric=m.metric,
+        value=m.value, threshold=m.threshold, detail=m.detail, trend=trend[-TREND_LENGTH:], first_seen=m.at,
+        last_seen=m.at,
+        phase=breach.phase if breach and kind != "blind" else None, level=breach.level if breach else None,
+        mode=breach.mode if breach else None, dry_run=source.dry_run,
+    )  # fmt: skip
+    if ctx.alerts.silenced_by(alert.fingerprint):
+        alert.state, alert.silenced_by = "silenced", ctx.alerts.silenced_by(alert.fingerprint)
+    ctx.alerts.create(alert)
+    ctx.alerts.claim(alert.fingerprint, alert.alert_id, 30 * 86400)
+    return alert
+
+
+def _failures(state: MonitorState) -> int:
+    return sum(1 for m in state.window if m.outcome == "failed")
+
+
+def _run_active(ctx: Context, alert: Alert) -> bool:
+    if alert.run_id is None:
+        return False
+    try:
+        return ctx.runs.get(alert.run_id).is_active
+    except RunNotFoundError:
+        return False
+
+
+def decide(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: Measurement) -> list[threading.Thread]:
+    """Apply one measurement to the source's state and act. Returns PagerDuty delivery threads."""
+    state = _load(ctx, name)
+    state.last = m
+    threads: list[threading.Thread] = []
+    if m.outcome == "error":
+        state.consecutive_errors += 1
+        if state.consecutive_errors > source.consecutive_error_limit and state.blind_alert_id is None:
+            blind = _new_alert(ctx, runbook, name, source, m, "blind", [])
+            state.blind_alert_id = blind.alert_id
+            _save(ctx, name, state)
+            return alert_response.act(ctx, runbook, blind.alert_id, source.cooldown, source.url)
+        _save(ctx, name, state)
+        return []
+    if state.blind_alert_id is not None:
+        threads += alert_response.resolve_alert(
+            ctx, state.blind_alert_id, f"the health source answers again ({m.detail})"
+        )
+        state.blind_alert_id = None
+    state.consecutive_errors = 0
+    state.window = [*state.window, m][-source.window :]
+    alert = ctx.alerts.get(state.alert_id) if state.alert_id else None
+    if alert is not None and not alert.is_open:
+        alert, state.alert_id = None, None
+    if alert is None:
+        threads += _without_alert(ctx, runbook, name, source, state, m)
+    else:
+        threads += _with_alert(ctx, runbook, source, state, alert, m)
+    _save(ctx, name, state)
+    return threads
+
+
+def _without_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, state: MonitorState,
+                   m: Measurement) -> list[threading.Thread]:  # fmt: skip
+    if _failures(state) > source.failure_limit:
+        alert = _new_alert(ctx, runbook, name, source, m, "breach", [w.value for w in state.window])
+        state.alert_id, state.window = alert.alert_id, []
+        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
+    if m.outcome == "inconclusive":
+        alert = _new_alert(ctx, runbook, name, source, m, "inconclusive", [w.value for w in state.window])
+        state.alert_id = alert.alert_id
+        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
+    return []
+
+
+def _with_alert(ctx: Context, runbook: Runbook, source: HealthSource, state: MonitorState, alert: Alert,
+                m: Measurement) -> list[threading.Thread]:  # fmt: skip
+    def seen(current: Alert) -> None:
+        current.seen(m.value, m.detail, m.at)
+        alert_response.end_silence_if_due(current, m.at)
+
+    alert = ctx.alerts.update(alert.alert_id, seen) or alert
+    running = _run_active(ctx, alert)
+    if m.outcome == "successful" and not running:
+        state.alert_id, state.window = None, []
+        why = f"recovered after run `{alert.run_id}`" if alert.run_id else "recovered"
+        return alert_response.resolve_alert(ctx, alert.alert_id, f"{why}: {m.detail}")
+    if alert.kind == "inconclusive" and _failures(state) > source.failure_limit:
+        ctx.alerts.update(alert.alert_id, lambda a: setattr(a, "kind", "breach"))
+        state.window = []
+        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
+    if alert.run_id and not running and m.outcome != "successful":
+        alert_response.offer_next_level(ctx, runbook, alert.alert_id, m.detail)
+        return []
+    alert_response.request_card_update(ctx, alert.alert_id)
+    return []
+
+
+def adopt(ctx: Context, name: str, alert_id: str) -> bool:
+    """Make a message alert the source's open alert (when it has none), so the monitor resolves it
+    on recovery or offers the next level after its rollback.
+    """
+    state = _load(ctx, name)
+    if state.alert_id is not None:
+        current = ctx.alerts.get(state.alert_id)
+        if current is not None and current.is_open:
+            return False
+    state.alert_id = alert_id
+    _save(ctx, name, state)
+    return True
+
+
+def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -> list[threading.Thread]:
+    """Measure the source and act, one poll of a source at a time (across all workers)."""
+    lock = Lock(ctx.redis, f"{ctx.keys.monitor(name)}:lock", timeout=max(60, int(source.request_timeout) + 30),
+                blocking_timeout=max(5.0, source.interval), thread_local=False)  # fmt: skip
+    if not lock.acquire():
+        logger.warning("health source %s: previous poll still running; skipped", name)
+        return []
+    try:
+        measurement = measure(runbook, source, ctx.settings.ca_bundle, ctx.clock())
+        ctx.redis.set(f"{ctx.keys.monitor(name)}:last-poll", measurement.model_dump_json(), ex=86400)
+        return decide(ctx, runbook, name, source, measurement)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+# --- the poll chain (RQ's scheduler) ------------------------------------------------------------
+
+
+def schedule_next(ctx: Context, name: str, source: HealthSource, generation: str, delay: float) -> None:
+    """Queue the chain's next poll `delay` seconds from now (RQ's scheduler moves it to the queue)."""
+    due = time.time() + delay
+    ctx.redis.hset(ctx.keys.monitor_chain(name), mapping={"generation": generation, "due": f"{due:.3f}"})
+    options: dict[str, Any] = {
+        "job_id": ctx.keys.job("monitor", f"{name}-{generation}-{time.time_ns()}"), "result_ttl": 0,
+        "failure_ttl": 3600, "job_timeout": int(source.request_timeout) + 120,
+        "description": f"poll health source {name}",
+    }  # fmt: skip
+    queue = get_queue("monitor")
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), "jobs.tasks.monitor_poll", name, generation, **options)
+    else:
+        queue.enqueue("jobs.tasks.monitor_poll", name, generation, **options)
+
+
+def chain_is_current(ctx: Context, name: str, generation: str) -> bool:
+    """Whether `generation` is the source's current chain (a restarted chain stops the old one)."""
+    return optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "generation")) == generation
+
+
+def ensure_monitors(ctx: Context, runbook: Runbook) -> list[str]:
+    """Start a poll chain for every health source that has none, or whose chain stalled (its next
+    poll long overdue). Safe to call from every worker: one start per source. Returns the started.
+    """
+    started = []
+    for name, source in runbook.health.items():
+        try:
+            due = optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "due"))
+            late = max(STALE_CHAIN_INTERVALS * source.interval, STALE_CHAIN_MIN_SECONDS)
+            if due is not None and time.time() < float(due) + late:
+                continue
+            if not ctx.redis.set(f"{ctx.keys.monitor_chain(name)}:starting", "1", nx=True, ex=10):
+                continue
+            schedule_next(ctx, name, source, secrets.token_hex(4), 0)
+        except RedisError as error:
+            logger.error("health source %s: monitor not started: %s", name, error)
+            continue
+        logger.info("monitoring health source %s every %ss", name, source.interval)
+        started.append(name)
+    return started
