@@ -112,7 +112,7 @@ def act(
     run: RunRecord | None = None
     if start:
         try:
-            run = start_rollback(ctx, runbook, alert, alert.level, AUTOMATION, f"auto:{alert.alert_id}")
+            run, _ = start_rollback(ctx, runbook, alert, alert.level, AUTOMATION, f"auto:{alert.alert_id}")
         except RollbotError as error:
             ctx.redis.delete(ctx.keys.auto_rollback_cooldown(alert.service))  # nothing ran: no cooldown
             decision = f"⚠️ Automated rollback NOT started: {error.user_message}"
@@ -142,8 +142,10 @@ def act(
 
 def start_rollback(
     ctx: Context, runbook: Runbook, alert: Alert, level: str | None, actor: str, request: str
-) -> RunRecord:
-    """Queue the alert's rollback (once per `request`), sharing the alert's PagerDuty incident."""
+) -> tuple[RunRecord, bool]:
+    """Queue the alert's rollback (once per `request`), sharing the alert's PagerDuty incident.
+    Returns the run and whether this call started it.
+    """
     if alert.phase is None:
         raise RollbotError("This alert names no rollback; use `/rollback` with a phase.")
     plan = select(runbook, "rollback", alert.phase, level)
@@ -151,8 +153,7 @@ def start_rollback(
         raise RollbotError(f"{alert.phase} {plan.level_name} needs two approvals; rollbot never starts it by itself.")
     plan = with_checkpoint(plan, ctx.checkpoints.get(runbook.service, plan.phase_name))
     origin = Origin(alert_id=alert.alert_id, incident_key=alert.incident_key or incident_key(alert))
-    record, _created = enqueue_once(ctx, plan, actor, request, origin)
-    return record
+    return enqueue_once(ctx, plan, actor, request, origin)
 
 
 def note_run(ctx: Context, alert_id: str, run: RunRecord) -> None:
@@ -180,7 +181,8 @@ def resolve_alert(ctx: Context, alert_id: str, resolution: str) -> list[threadin
     alert = ctx.alerts.update(alert_id, close)
     if alert is None:
         return []
-    ctx.alerts.release(alert.fingerprint, alert_id)
+    if alert.origin == "monitor":  # a message's repeats keep counting on this card until its cooldown ends
+        ctx.alerts.release(alert.fingerprint, alert_id)
     ctx.audit(actor="rollbot", action="alert.resolve", result=resolution, run_id=alert.run_id, alert_id=alert_id)
     threads = resolve(ctx, alert.incident_key, resolution) if alert.incident_key else []
     request_card_update(ctx, alert_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ class CheckResult:
 
 
 def http_client(ca_bundle: Path | None, timeout: float) -> httpx.Client:
-    """An httpx client trusting `CA_BUNDLE` when it is set."""
-    verify: str | bool = str(ca_bundle) if ca_bundle else True
+    """An httpx client trusting `CA_BUNDLE` when it is set (the system's trust otherwise)."""
+    verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
     return httpx.Client(verify=verify, timeout=timeout, follow_redirects=True)
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import uuid
@@ -24,6 +25,7 @@ from jobs import factory
 from jobs.context import Context
 from jobs.redis_values import text
 from jobs.settings import get_settings
+from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET
 from tests.standins.slack import SlackStandIn
@@ -74,6 +76,14 @@ def pagerduty(pagerduty_standin: PagerDutyStandIn) -> PagerDutyStandIn:
     """The HTTPS PagerDuty stand-in, with nothing recorded yet."""
     pagerduty_standin.reset()
     return pagerduty_standin
+
+
+@pytest.fixture
+def health() -> Iterator[HealthEndpoint]:
+    """A golden-path health endpoint answering 0.99 until the test says otherwise."""
+    endpoint = HealthEndpoint().start()
+    yield endpoint
+    endpoint.stop()
 
 
 @pytest.fixture
@@ -249,24 +259,32 @@ PHASE3 = """\
 
 
 def write_runbook(
-    path: Path, repo: Path, steps: str = "", budget: str = "30m", service: str = "sandbox", phase3: bool = False
+    path: Path,
+    repo: Path,
+    steps: str = "",
+    budget: str = "30m",
+    service: str = "sandbox",
+    phase3: bool = False,
+    extra: str = "",
 ) -> Path:
     """A runbook with phase2 as in the manual (checkpoint, reset) plus extra level `steps` (YAML),
-    roles for ONCALL (operator) and LEAD (operator, approver), and optionally a failing phase3.
+    roles for ONCALL (operator) and LEAD (operator, approver), optionally a failing phase3, and
+    `extra` top-level sections (YAML: `health:`, `alerts:`).
     """
     text = (
         RUNBOOK_HEAD.format(service=service, repo=repo)
         + PHASE2.format(python=sys.executable, budget=budget, steps=textwrap.indent(textwrap.dedent(steps), " " * 10))
         + (PHASE3 if phase3 else "")
+        + textwrap.dedent(extra)
     )
     path.write_text(text)
     return path
 
 
-def run_worker(env: dict[str, str], timeout: float = 90, **extra: str) -> subprocess.CompletedProcess[str]:
-    """`rollbot worker --burst` in its own process, as in production; returns its output."""
+def run_worker(env: dict[str, str], *args: str, timeout: float = 90, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`rollbot worker --burst [args]` in its own process, as in production; returns its output."""
     return subprocess.run(
-        [ROLLBOT, "worker", "--burst"], env={**os.environ, **env, **extra}, capture_output=True, text=True,
+        [ROLLBOT, "worker", "--burst", *args], env={**os.environ, **env, **extra}, capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -317,11 +335,14 @@ def free_port() -> int:
 
 
 def start_web(env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[str], str]:
-    """`rollbot web` on a loopback port with `env`; returns it once /healthz answers (200 or 503)."""
+    """`rollbot web` on a loopback port with `env`; returns it once /healthz answers (200 or 503).
+    Its log goes to a file, never a pipe nobody reads (a full pipe would stall the app's threads).
+    """
     port = free_port()
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - owned by the process, closed with it
     proc = subprocess.Popen(
         [ROLLBOT, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env={**os.environ, **env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env, **extra}, stdout=subprocess.DEVNULL, stderr=log, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
 
@@ -330,7 +351,8 @@ def start_web(env: dict[str, str], **extra: str) -> tuple[subprocess.Popen[str],
             return httpx.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
         except httpx.HTTPError:
             if proc.poll() is not None:
-                raise AssertionError(f"rollbot web exited: {proc.stderr.read() if proc.stderr else ''}") from None
+                log.seek(0)
+                raise AssertionError(f"rollbot web exited: {log.read()}") from None
             return False
 
     wait_for(up, timeout=30, message="rollbot web to answer /healthz")

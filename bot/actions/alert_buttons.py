@@ -55,18 +55,19 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     user, alert, value = clicked
     level = value.split("|", 1)[1] if "|" in value else None
-    offered = blocks.alert_rollback_level(alert)
-    if level is None or level != offered:
+    ctx, book = deps.context(), deps.runbook()
+    if alert.run_id and alert.run_status in ("queued", "running"):
+        _say(respond, f"Already started as run `{alert.run_id}`; progress in {alert_channel(ctx, book)}.")
+        return
+    if level is None or level != blocks.alert_rollback_level(alert):
         _say(respond, "This card no longer offers that rollback; look at the card again for what it offers now.")
         return
-    ctx, book = deps.context(), deps.runbook()
     try:
         if book.phases[alert.phase or ""].levels[level].approvals > 1:
             raise AccessDenied(f"{level} needs a second approver (two-person rule); Slack cannot collect it yet. "
                                f"Use `rollbot rollback {alert.phase} --level {level}`.")  # fmt: skip
-        run = alert_response.start_rollback(
-            ctx, book, alert, level, deps.actor(user), f"alert:{alert.alert_id}:{level}"
-        )
+        request = f"alert:{alert.alert_id}:{level}"
+        run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user), request)
     except KeyError:
         _say(respond, f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has.")
         return
@@ -74,6 +75,9 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ctx.audit(actor=user, action="alert.rollback", result="refused", alert_id=alert.alert_id,
                   reason=error.user_message)  # fmt: skip
         _say(respond, error.user_message)
+        return
+    if not created:
+        _say(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {alert_channel(ctx, book)}.")
         return
     alert_response.note_run(ctx, alert.alert_id, run)
     _say(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in "

@@ -48,4 +48,4 @@ def on_message(event: dict[str, Any], context: BoltContext) -> None:
         logger.exception("alert message in %s lost: Redis unreachable", event.get("channel"))
         return
     if alert_id is not None:
-        logger.info("alert message %s → alert %s", event.get("ts"), alert_id)
+        logger.debug("alert message %s → alert %s", event.get("ts"), alert_id)

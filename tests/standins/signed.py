@@ -78,3 +78,14 @@ def has_button(blocks: list[dict[str, Any]], action_id: str) -> bool:
     except AssertionError:
         return False
     return True
+
+
+def event_body(event: dict[str, Any], event_id: str = "Ev0001") -> str:
+    """An Events API `event_callback` body (JSON) carrying `event`."""
+    return json.dumps({
+        "token": "legacy", "team_id": "T0TEST", "api_app_id": "A0ROLLBOT", "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()), "event": event,
+    })  # fmt: skip
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}

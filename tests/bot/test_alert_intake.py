@@ -1,0 +1,158 @@
+"""Alert messages in the alert channel, over signed HTTP to the real app, acted upon by real workers."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jobs.alert_response import CARD_UPDATE_SECONDS
+from jobs.context import Context
+from jobs.enqueue import create_run
+from jobs.plan import select
+from jobs.runbook.loader import load_runbook
+from jobs.runner import execute_run
+from tests.conftest import (
+    LEAD,
+    ONCALL,
+    STRANGER,
+    commit,
+    run_worker,
+    start_worker,
+    stop_worker,
+    wait_for,
+    write_runbook,
+)
+from tests.standins.pagerduty import PagerDutyStandIn
+from tests.standins.signed import JSON_HEADERS, action_body, button_value, event_body, signed_post
+from tests.standins.slack import SlackStandIn
+
+MANUAL_LINE = "CRITICAL: Golden Path health at 0.87% - Triggering rollback"
+AUTO_RULE = """\
+alerts:
+  - name: golden-path-monitor
+    pattern: 'CRITICAL: Golden Path health at (?P<value>[0-9.]+)%'
+    metric: golden_path.success_rate
+    phase: phase2
+    level: immediate
+    mode: auto
+    cooldown: 15m
+"""
+SUGGESTING_HEALTH = """\
+health:
+  golden_path:
+    url: http://127.0.0.1:9/health
+    interval: 1h
+    metrics:
+      success_rate: {alert_below: 0.95, rollback_below: 0.90}
+    on_breach: {phase: phase2, level: immediate, mode: suggest}
+"""
+
+
+def message(text: str, **fields: Any) -> dict[str, Any]:
+    """A message event in the alert channel, posted by an integration unless `fields` say otherwise."""
+    return {"type": "message", "subtype": "bot_message", "bot_id": "B0DATADOG", "username": "golden-path-monitor",
+            "channel": "C0ALERTS", "text": text, "ts": f"{time.time():.6f}"} | fields  # fmt: skip
+
+
+def post_event(web: str, event: dict[str, Any], event_id: str, client: httpx.Client | None = None) -> None:
+    response = signed_post(f"{web}/slack/events", event_body(event, event_id), headers=JSON_HEADERS, client=client)
+    assert response.status_code == 200, response.text
+
+
+def with_checkpoint(ctx: Context, env: dict[str, str], repo: Path, extra: str) -> Path:
+    path = write_runbook(Path(env["RUNBOOK"]), repo, extra=extra)
+    runbook = load_runbook(path)
+    execute_run(ctx, create_run(ctx, select(runbook, "preflight", "phase2"), "cli:test").run_id, runbook)
+    commit(repo, "bad release")
+    return path
+
+
+def replies(slack: SlackStandIn, name: str) -> list[str]:
+    """What was said to the `response_url` called `name` (waits for the first answer)."""
+
+    def said() -> list[str]:
+        return [c.params["text"] for c in slack.calls_to("response_url") if c.params["url"].endswith(f"/{name}")]
+
+    answers: list[str] = wait_for(said, 10, f"an answer to {name}")
+    return answers
+
+
+def alert_cards(slack: SlackStandIn, method: str) -> list[dict[str, Any]]:
+    return [c.params for c in slack.calls_to(method)
+            if (c.params.get("metadata") or {}).get("event_type") == "rollbot_alert"]  # fmt: skip
+
+
+def test_alert_storm_is_one_card_one_rollback_one_page(
+    ctx: Context, env: dict[str, str], repo: Path, web: str, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    with_checkpoint(ctx, env, repo, AUTO_RULE)
+    worker = start_worker(env)
+    try:
+        started = time.monotonic()
+        with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda i: post_event(web, message(MANUAL_LINE), f"Ev{i:04d}", client), range(1000)))
+        storm_seconds = time.monotonic() - started
+        assert storm_seconds < 60, "1,000 alert messages are acknowledged in well under a minute"
+        runs = wait_for(lambda: [r for r in ctx.runs.recent(10) if r.actor == "automation"], 30, "the rollback")
+        wait_for(lambda: ctx.runs.get(runs[0].run_id).status == "succeeded", 60, "the rollback to succeed")
+        wait_for(lambda: any("seen 1000 times" in str(c["blocks"]) for c in alert_cards(slack, "chat.update")),
+                 30, "the card to count every message")  # fmt: skip
+        settled = time.monotonic() - started
+    finally:
+        stop_worker(worker)
+
+    assert len([r for r in ctx.runs.recent(10) if r.actor == "automation"]) == 1
+    (card,) = alert_cards(slack, "chat.postMessage")
+    alert_id = card["metadata"]["event_payload"]["alert_id"]
+    alert = ctx.alerts.get(alert_id)
+    assert alert is not None and alert.count == 1000 and alert.value == 0.87 and alert.run_id == runs[0].run_id
+    assert alert.posted_by == "golden-path-monitor"
+    assert len(pagerduty.events("trigger")) == 1
+    updates = alert_cards(slack, "chat.update")
+    assert len(updates) <= settled + 2, f"{len(updates)} card updates in {settled:.1f}s: more than one a second"
+    assert all(c.status == 200 for c in slack.calls)
+
+
+def test_the_manual_monitor_line_suggests_and_the_card_buttons_act_as_the_person(
+    ctx: Context, env: dict[str, str], repo: Path, web: str, slack: SlackStandIn, pagerduty: PagerDutyStandIn
+) -> None:
+    with_checkpoint(ctx, env, repo, SUGGESTING_HEALTH)
+    post_event(web, message(MANUAL_LINE, subtype=None, bot_id=None, user=LEAD), "Ev1")
+    post_event(web, message("CRITICAL: Golden Path health at 0.80% - Triggering rollback", bot_id="BROLLBOT"), "Ev2")
+    post_event(web, message("lunch anyone?", subtype=None, user=ONCALL), "Ev3")
+    run_worker(env, "--queues", "notify")
+
+    (card,) = alert_cards(slack, "chat.postMessage")
+    alert = ctx.alerts.get(card["metadata"]["event_payload"]["alert_id"])
+    assert alert is not None and alert.count == 1, "rollbot's own message and chatter are not alerts"
+    assert alert.source == "manual-monitor" and alert.mode == "suggest" and alert.posted_by == LEAD
+    assert "Suggested: roll back phase2 immediate" in alert.decision
+    assert ctx.runs.recent(10)[0].kind == "preflight", "the built-in rule never rolls back by itself"
+    assert len(pagerduty.events("trigger")) == 1
+    value = button_value(card["blocks"], "alert_rollback")
+    assert value == f"{alert.alert_id}|immediate"
+
+    signed_post(f"{web}/slack/events", action_body("alert_rollback", value, STRANGER, slack.response_url("stranger")))
+    assert "requires the `operator` role" in replies(slack, "stranger")[0]
+    assert ctx.runs.recent(10)[0].kind == "preflight"
+
+    for name in ("click1", "click2"):
+        signed_post(f"{web}/slack/events", action_body("alert_rollback", value, ONCALL, slack.response_url(name)))
+    answers = replies(slack, "click1") + replies(slack, "click2")
+    assert sum("is run `" in a for a in answers) == 1 and sum("Already started as run" in a for a in answers) == 1
+    rollbacks = [r for r in ctx.runs.recent(10) if r.kind == "rollback"]
+    assert len(rollbacks) == 1 and rollbacks[0].actor == ONCALL and rollbacks[0].alert_id == alert.alert_id
+    assert rollbacks[0].incident_key == alert.incident_key
+
+    signed_post(f"{web}/slack/events", action_body("alert_silence", alert.alert_id, ONCALL, slack.response_url("s")))
+    wait_for(lambda: ctx.alerts.get(alert.alert_id).state == "silenced", 10, "the silence")  # type: ignore[union-attr]
+    assert ctx.alerts.silenced_by(alert.fingerprint) == ONCALL
+    time.sleep(CARD_UPDATE_SECONDS + 0.5)  # the card update is scheduled a second out; a burst worker takes due jobs
+    run_worker(env, "--queues", "notify")
+    last = alert_cards(slack, "chat.update")[-1]
+    assert last["metadata"]["event_payload"]["state"] == "silenced"
+    assert "alert_silence" not in str(last["blocks"]) and "alert_rollback" not in str(last["blocks"])
