@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from jobs import alert_rules
 from jobs.blocks import ICONS, RESULT_WORDS
 from jobs.durations import format_duration
 from jobs.runbook.model import Runbook
@@ -32,7 +33,11 @@ def runbook_summary(path: Path, runbook: Runbook) -> str:
         breach = source.on_breach
         action = f", on breach {breach.phase} {breach.level or ''} ({breach.mode})" if breach else ""
         every = format_duration(source.interval)
-        lines.append(f"  health {name}: every {every}, {len(source.metrics)} metrics{action}")
+        dry = " — dry run" if source.dry_run else ""
+        lines.append(f"  health {name}: every {every}, {len(source.metrics)} metrics{action}{dry}")
+    for rule in alert_rules.rules(runbook):
+        target = f"{rule.phase} {rule.level or ''}".strip() if rule.phase else "no rollback"
+        lines.append(f"  alert rule {rule.name}: {rule.metric} → {target} ({rule.mode})")
     commands = sum(1 for item in runbook.recovery_checklist if item.run)
     lines.append(f"  recovery checklist: {len(runbook.recovery_checklist)} items ({commands} with a command)")
     return "\n".join(lines)

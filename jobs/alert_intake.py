@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import Retry
+
 from jobs.alert_response import request_card_update
 from jobs.alert_rules import match_message
 from jobs.alerts import Alert, new_alert_id
@@ -16,6 +18,8 @@ from jobs.redis_values import optional_text
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
+
+ACT_RETRY = Retry(max=3, interval=[2, 10, 30])  # acting is idempotent: one rollback, one incident per alert
 
 
 def poster(event: dict[str, Any]) -> str:
@@ -63,5 +67,5 @@ def receive(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None
     ctx.audit(actor=alert.posted_by or "integration", action="alert.received", result="new",
               alert_id=alert.alert_id, rule=rule.name, value=match.value)  # fmt: skip
     get_queue("notify").enqueue("jobs.tasks.act_on_alert", alert.alert_id, job_id=ctx.keys.job("alert", alert.alert_id),
-                                description=f"alert {alert.alert_id} ({rule.name})")  # fmt: skip
+                                retry=ACT_RETRY, description=f"alert {alert.alert_id} ({rule.name})")  # fmt: skip
     return alert.alert_id

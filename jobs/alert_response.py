@@ -28,6 +28,7 @@ from jobs.exceptions import RollbotError
 from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import alert_channel
 from jobs.plan import select, with_checkpoint
+from jobs.redis_values import optional_text
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord
@@ -92,7 +93,8 @@ def _decide(ctx: Context, alert: Alert, cooldown: float) -> tuple[str, bool, boo
     if alert.mode != "auto":
         return f"Suggested: roll back {target}.", False, True
     cooldown_key = ctx.keys.auto_rollback_cooldown(alert.service)
-    if not ctx.redis.set(cooldown_key, alert.alert_id, nx=True, ex=max(1, int(cooldown))):
+    claimed = ctx.redis.set(cooldown_key, alert.alert_id, nx=True, ex=max(1, int(cooldown)))
+    if not claimed and optional_text(ctx.redis.get(cooldown_key)) != alert.alert_id:  # (this alert: a retry)
         remaining = format_duration(max(0, int(ctx.redis.ttl(cooldown_key))))
         return (f"⏸️ Cooldown: an automated rollback of `{alert.service}` ran recently; no second one by itself "
                 f"for {remaining}. Roll back by hand if needed."), False, True  # fmt: skip
@@ -134,7 +136,8 @@ def act(
         summary = (
             f"{alert.service}: {alert.metric} at {blocks.format_value(alert.value)} ({alert.threshold or alert.kind})"
         )
-        threads = page_incident(ctx, alert.incident_key, alert.service, summary, evidence(alert, url), alert.run_id)
+        threads = page_incident(ctx, alert.incident_key, alert.service, summary, evidence(alert, url), alert.run_id,
+                                severity=alert.severity)  # fmt: skip
     if not sync_card(ctx, alert_id):
         request_card_update(ctx, alert_id)  # retried by a job
     return threads

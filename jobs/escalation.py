@@ -151,17 +151,23 @@ def page(ctx: Context, record: RunRecord, summary: str) -> list[threading.Thread
 
 
 def page_incident(
-    ctx: Context, key: str, service: str, summary: str, evidence: dict[str, Any], run_id: str | None = None
+    ctx: Context,
+    key: str,
+    service: str,
+    summary: str,
+    evidence: dict[str, Any],
+    run_id: str | None = None,
+    severity: str | None = None,
 ) -> list[threading.Thread]:
-    """Open (or re-trigger) incident `key` in PagerDuty with the runbook's severity and `evidence`
-    as its details; starts the business notification clock.
+    """Open (or re-trigger) incident `key` in PagerDuty with `evidence` as its details, at `severity`
+    (default: the runbook's); starts the business notification clock.
     """
     runbook = _runbook(ctx)
     now = ctx.clock()
     incident = ctx.incidents.open(Incident(key=key, service=service, title=summary, run_id=run_id, opened_at=now))
     if not incident.is_open:  # paged again after it was resolved: PagerDuty opens a new incident
         incident = ctx.incidents.update(key, lambda old: _reopen(old, summary, run_id, now)) or incident
-    severity = runbook.escalation.severity if runbook else "critical"
+    severity = severity or (runbook.escalation.severity if runbook else "critical")
     event = new_event(ctx, "trigger", incident_key=key, summary=tagged(summary, key), source=service,
                       severity=severity, custom_details=evidence)  # fmt: skip
     ctx.audit(actor="rollbot", action="pagerduty.page", result="queued", run_id=run_id, key=key)

@@ -69,7 +69,7 @@ class MonitorState(BaseModel):
 # --- measuring --------------------------------------------------------------------------------
 
 
-def _classify(name: str, threshold: Threshold, value: float, baseline: dict[str, Any] | None) -> tuple[Outcome, str]:
+def classify(name: str, threshold: Threshold, value: float, baseline: dict[str, Any] | None) -> tuple[Outcome, str]:
     """How one metric's value compares with its limits (fractions ≤ 1, percentages > 1)."""
     checks: list[tuple[float | None, Outcome, bool]] = [
         (threshold.rollback_below, "failed", True),
@@ -128,7 +128,7 @@ def measure(runbook: Runbook, source: HealthSource, ca_bundle: Path | None, now:
             return Measurement(at=now, outcome="error", metric=name, values=values,
                                detail=f"{name} is missing from the answer")  # fmt: skip
         values[name] = value
-        outcome, limit = _classify(name, threshold, value, baseline)
+        outcome, limit = classify(name, threshold, value, baseline)
         if name == first:
             worst.value = value
         if _SEVERITY[outcome] > _SEVERITY[worst.outcome]:
@@ -261,20 +261,32 @@ def adopt(ctx: Context, name: str, alert_id: str) -> bool:
     """Make a message alert the source's open alert (when it has none), so the monitor resolves it
     on recovery or offers the next level after its rollback.
     """
-    state = _load(ctx, name)
-    if state.alert_id is not None:
-        current = ctx.alerts.get(state.alert_id)
-        if current is not None and current.is_open:
-            return False
-    state.alert_id = alert_id
-    _save(ctx, name, state)
-    return True
+    lock = _poll_lock(ctx, name, blocking_timeout=30.0)
+    if not lock.acquire():
+        return False
+    try:
+        state = _load(ctx, name)
+        if state.alert_id is not None:
+            current = ctx.alerts.get(state.alert_id)
+            if current is not None and current.is_open:
+                return False
+        state.alert_id = alert_id
+        _save(ctx, name, state)
+        return True
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+def _poll_lock(ctx: Context, name: str, blocking_timeout: float, timeout: int = 60) -> Lock:
+    """The lock that makes one process at a time read and write a source's monitor state."""
+    return Lock(ctx.redis, f"{ctx.keys.monitor(name)}:lock", timeout=timeout, blocking_timeout=blocking_timeout,
+                thread_local=False)  # fmt: skip
 
 
 def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -> list[threading.Thread]:
     """Measure the source and act, one poll of a source at a time (across all workers)."""
-    lock = Lock(ctx.redis, f"{ctx.keys.monitor(name)}:lock", timeout=max(60, int(source.request_timeout) + 30),
-                blocking_timeout=max(5.0, source.interval), thread_local=False)  # fmt: skip
+    lock = _poll_lock(ctx, name, max(5.0, source.interval), timeout=max(60, int(source.request_timeout) + 30))
     if not lock.acquire():
         logger.warning("health source %s: previous poll still running; skipped", name)
         return []
