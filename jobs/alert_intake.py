@@ -4,22 +4,30 @@ worker. Only Redis is touched here (the web process calls it on every message).
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from rq import Retry
 
+from jobs.alert_channel import known_alert_channel_id
 from jobs.alert_response import request_card_update
 from jobs.alert_rules import match_message
 from jobs.alerts import Alert, new_alert_id
 from jobs.context import Context
 from jobs.factory import get_queue
-from jobs.redis_values import optional_text
+from jobs.redis_values import text
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
 
 ACT_RETRY = Retry(max=3, interval=[2, 10, 30])  # acting is idempotent: one rollback, one incident per alert
+LEARN_RETRY = Retry(max=20, interval=[2, 5, 10, 30, 60, 120, 300])
+LEARN_GUARD_SECONDS = 30
+MAX_HELD = 10_000
+RECURRENCE_GRACE_SECONDS = 60.0  # repeats arriving this soon after recovery still count on the old card
+HELD_TTL_SECONDS = 86400
 
 
 def poster(event: dict[str, Any]) -> str:
@@ -30,15 +38,58 @@ def poster(event: dict[str, Any]) -> str:
     return str(event.get("username") or profile.get("name") or event.get("bot_id") or "integration")
 
 
-def is_alert_channel(ctx: Context, runbook: Runbook, channel: str) -> bool:
-    """Whether `channel` (an ID) is the alert channel: as configured when it is an ID, else the ID
-    Slack gave back when rollbot last posted there.
+def accept(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:
+    """A message event from Slack: matched when it is in the alert channel; held (and the channel's
+    ID looked up by a worker) while that ID is not known yet. Returns the alert id, if any.
     """
-    configured = ctx.settings.alert_channel or runbook.alert_channel
-    if not configured.startswith("#"):
-        return channel == configured
-    learned = optional_text(ctx.redis.get(ctx.keys.alert_channel_id))
-    return learned is None or channel == learned  # not learned yet: the bot only hears channels it is in
+    channel_id = known_alert_channel_id(ctx, runbook)
+    if channel_id is None:
+        hold(ctx, event)
+        return None
+    if event.get("channel") != channel_id:
+        return None
+    return receive(ctx, runbook, event)
+
+
+def hold(ctx: Context, event: dict[str, Any]) -> None:
+    """Keep a message until the alert channel's ID is known; a worker learns it and replays them."""
+    with ctx.redis.pipeline() as pipe:
+        pipe.rpush(ctx.keys.held_messages, json.dumps(event))
+        pipe.ltrim(ctx.keys.held_messages, -MAX_HELD, -1)
+        pipe.expire(ctx.keys.held_messages, HELD_TTL_SECONDS)
+        pipe.execute()
+    if ctx.redis.set(f"{ctx.keys.held_messages}:learning", "1", nx=True, ex=LEARN_GUARD_SECONDS):
+        logger.warning("alert channel ID not known yet: messages are held until a worker looks it up")
+        get_queue("notify").enqueue("jobs.tasks.learn_alert_channel", job_id=ctx.keys.job("learn", "alert-channel"),
+                                    retry=LEARN_RETRY, description="look up the alert channel's ID")  # fmt: skip
+
+
+def _claim(ctx: Context, alert: Alert, cooldown: float) -> str | None:
+    """Claim the alert's fingerprint; the id of the alert it repeats when that one is open or
+    resolved only moments ago (a storm outlasting its rollback), None when this alert is new.
+    """
+    while (existing := ctx.alerts.claim(alert.fingerprint, alert.alert_id, cooldown)) is not None:
+        current = ctx.alerts.get(existing)
+        if current is not None and not _recurred(current, alert.first_seen):
+            return existing
+        if ctx.alerts.replace_claim(alert.fingerprint, existing, alert.alert_id, cooldown):
+            return None  # it came back after recovering: a new alert
+    return None
+
+
+def _recurred(alert: Alert, now: datetime) -> bool:
+    """A resolved alert seen again after the grace period is a recurrence, not a repeat."""
+    return alert.resolved_at is not None and (now - alert.resolved_at).total_seconds() > RECURRENCE_GRACE_SECONDS
+
+
+def replay_held(ctx: Context, runbook: Runbook, channel_id: str) -> int:
+    """Match the held messages that were posted in the alert channel; returns how many matched."""
+    matched = 0
+    while (raw := ctx.redis.lpop(ctx.keys.held_messages)) is not None:
+        event = json.loads(text(raw))
+        if event.get("channel") == channel_id and receive(ctx, runbook, event) is not None:
+            matched += 1
+    return matched
 
 
 def receive(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:
@@ -58,12 +109,13 @@ def receive(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None
         detail=first_line[:300], trend=[match.value], first_seen=now, last_seen=now, phase=rule.phase,
         level=rule.level, mode=rule.mode, posted_by=poster(event), message_text=match.text[:1000],
     )  # fmt: skip
-    existing = ctx.alerts.claim(match.fingerprint, alert.alert_id, rule.cooldown)
+    ctx.alerts.create(alert)  # stored before it is claimed: a claim never points at nothing
+    existing = _claim(ctx, alert, rule.cooldown)
     if existing is not None:
+        ctx.alerts.discard(alert.alert_id)
         ctx.alerts.bump(existing)
         request_card_update(ctx, existing)
         return existing
-    ctx.alerts.create(alert)
     ctx.audit(actor=alert.posted_by or "integration", action="alert.received", result="new",
               alert_id=alert.alert_id, rule=rule.name, value=match.value)  # fmt: skip
     get_queue("notify").enqueue("jobs.tasks.act_on_alert", alert.alert_id, job_id=ctx.keys.job("alert", alert.alert_id),

@@ -18,13 +18,14 @@ from redis.lock import Lock
 from rq import Retry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from jobs import alert_channel as alert_channels
 from jobs import blocks
 from jobs.alerts import Alert
 from jobs.context import Context
 from jobs.durations import format_duration
 from jobs.enqueue import Origin, enqueue_once
-from jobs.escalation import page_incident, resolve
-from jobs.exceptions import RollbotError
+from jobs.escalation import page_incident, pages_on, resolve
+from jobs.exceptions import RollbotError, RunNotFoundError
 from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import alert_channel
 from jobs.plan import select, with_checkpoint
@@ -67,21 +68,30 @@ def evidence(alert: Alert, url: str | None = None) -> dict[str, Any]:
     }
 
 
-def _held_back(ctx: Context, alert: Alert, target: str) -> tuple[str, bool, bool] | None:
-    """Why no rollback is started or suggested for this alert, if there is a reason."""
-    silenced_by = ctx.alerts.silenced_by(alert.fingerprint)
-    if alert.kind == "inconclusive":
-        return "Between the alert and rollback limits: a person decides.", False, False
-    if silenced_by:
-        return f"🔕 Silenced by {blocks.who(silenced_by)}: no page, no automatic rollback.", False, False
+def _would(alert: Alert, target: str) -> str:
+    """What a dry run would have done."""
     if alert.kind == "blind":
-        return "The health source cannot be read: nothing is rolled back while the monitor is blind.", False, True
-    if alert.dry_run:
-        would = f"roll back {target} automatically" if alert.mode == "auto" else f"suggest rolling back {target}"
-        return f"🧪 Dry run: would have paged PagerDuty and would {would}. Nothing was done.", False, False
-    if alert.phase is None:
-        return "No rollback is configured for this alert; `/rollback` starts one by hand.", False, True
-    return None
+        return "page PagerDuty (monitor blind)"
+    rollback = f"roll back {target} automatically" if alert.mode == "auto" else f"suggest rolling back {target}"
+    return f"page PagerDuty and {rollback}"
+
+
+def _held_back(ctx: Context, alert: Alert, target: str) -> tuple[str, bool, bool] | None:
+    """Why no rollback is started or suggested for this alert, if there is a reason: (decision
+    line, False, page).
+    """
+    silenced_by = ctx.alerts.silenced_by(alert.fingerprint)
+    reasons = [
+        (alert.kind == "inconclusive", "Between the alert and rollback limits: a person decides.", False),
+        (silenced_by is not None, f"🔕 Silenced by {blocks.who(silenced_by or '?')}: no page, no automatic rollback.",
+         False),
+        (alert.dry_run, f"🧪 Dry run: would {_would(alert, target)}. Nothing was done.", False),
+        (alert.kind == "blind", "The health source cannot be read: nothing is rolled back while the monitor is blind.",
+         True),
+        (alert.run_id is not None, f"Rollback run `{alert.run_id}` already answers this alert.", True),
+        (alert.phase is None, "No rollback is configured for this alert; `/rollback` starts one by hand.", True),
+    ]  # fmt: skip
+    return next(((text, False, page) for applies, text, page in reasons if applies), None)
 
 
 def _decide(ctx: Context, alert: Alert, cooldown: float) -> tuple[str, bool, bool]:
@@ -122,7 +132,7 @@ def act(
         decision = f"🤖 Rolled back automatically: run `{run.run_id}` ({blocks.target(run)})."
 
     def record(current: Alert) -> None:
-        current.decision = decision
+        current.decision, current.acted_as = decision, current.kind
         if paging:
             current.incident_key = incident_key(current)
         if run is not None:
@@ -138,9 +148,27 @@ def act(
         )
         threads = page_incident(ctx, alert.incident_key, alert.service, summary, evidence(alert, url), alert.run_id,
                                 severity=alert.severity)  # fmt: skip
-    if not sync_card(ctx, alert_id):
-        request_card_update(ctx, alert_id)  # retried by a job
+    request_card_update(ctx, alert_id, immediate=True)  # a worker posts it: acting never waits on Slack
     return threads
+
+
+def merge(ctx: Context, alert_id: str, owner_id: str, cooldown: float) -> None:
+    """A message reported what the monitor's open alert `owner_id` already shows: count it there
+    (and its repeats from now on) instead of posting a second card or paging again.
+    """
+    alert = ctx.alerts.get(alert_id)
+    if alert is None:
+        return
+    now = ctx.clock()
+
+    def close(current: Alert) -> None:
+        current.state, current.resolved_at, current.resolution = "resolved", now, f"merged into {owner_id}"
+
+    ctx.alerts.update(alert_id, close)
+    ctx.alerts.bump(owner_id, alert.count)
+    ctx.alerts.replace_claim(alert.fingerprint, alert_id, owner_id, cooldown)
+    ctx.audit(actor="rollbot", action="alert.merge", result=owner_id, alert_id=alert_id)
+    request_card_update(ctx, owner_id)
 
 
 def start_rollback(
@@ -184,12 +212,27 @@ def resolve_alert(ctx: Context, alert_id: str, resolution: str) -> list[threadin
     alert = ctx.alerts.update(alert_id, close)
     if alert is None:
         return []
+    failed_run = _failed_run(ctx, alert)
+    if failed_run is not None:  # health is back, but the rollback failed: that page stays open
+        note = f"; rollback run `{failed_run.run_id}` {blocks.RESULT_WORDS[failed_run.status]}: its page stays open"
+        alert = ctx.alerts.update(alert_id, lambda a: setattr(a, "resolution", f"{resolution}{note}")) or alert
     if alert.origin == "monitor":  # a message's repeats keep counting on this card until its cooldown ends
         ctx.alerts.release(alert.fingerprint, alert_id)
     ctx.audit(actor="rollbot", action="alert.resolve", result=resolution, run_id=alert.run_id, alert_id=alert_id)
-    threads = resolve(ctx, alert.incident_key, resolution) if alert.incident_key else []
+    threads = resolve(ctx, alert.incident_key, resolution) if alert.incident_key and failed_run is None else []
     request_card_update(ctx, alert_id)
     return threads
+
+
+def _failed_run(ctx: Context, alert: Alert) -> RunRecord | None:
+    """The alert's rollback, when it ended in a way that pages (failed, timed out, over budget…)."""
+    if alert.run_id is None:
+        return None
+    try:
+        run = ctx.runs.get(alert.run_id)
+    except RunNotFoundError:
+        return None
+    return run if not run.is_active and pages_on(ctx, run.status) else None
 
 
 def offer_next_level(ctx: Context, runbook: Runbook, alert_id: str, why: str) -> None:
@@ -259,18 +302,23 @@ def end_silence_if_due(alert: Alert, now: datetime) -> bool:
 # --- the card ---------------------------------------------------------------------------------
 
 
-def request_card_update(ctx: Context, alert_id: str) -> None:
-    """Schedule one card update a second from now unless one is scheduled: a storm of changes
-    becomes at most one `chat.update` per second, each showing the state when it runs.
+def request_card_update(ctx: Context, alert_id: str, immediate: bool = False) -> None:
+    """Schedule one card update a second from now (`immediate`: now) unless one is scheduled: a
+    storm of changes becomes at most one `chat.update` per second, each showing the state when it
+    runs (the update clears the mark when it starts, so later changes schedule the next one).
     """
     try:
         if not ctx.redis.set(ctx.keys.alert_card_due(alert_id), "1", nx=True, px=CARD_DUE_EXPIRY_MS):
             return
-        get_queue("notify").enqueue_in(
-            timedelta(seconds=CARD_UPDATE_SECONDS), "jobs.tasks.sync_alert_card", alert_id,
-            job_id=ctx.keys.job("alert-card", f"{alert_id}-{time.time_ns()}-{secrets.token_hex(2)}"),
-            retry=CARD_RETRY, result_ttl=0, failure_ttl=86400, description=f"alert card {alert_id}",
-        )  # fmt: skip
+        options: dict[str, Any] = {
+            "job_id": ctx.keys.job("alert-card", f"{alert_id}-{time.time_ns()}-{secrets.token_hex(2)}"),
+            "retry": CARD_RETRY, "result_ttl": 0, "failure_ttl": 86400, "description": f"alert card {alert_id}",
+        }  # fmt: skip
+        queue = get_queue("notify")
+        if immediate:
+            queue.enqueue("jobs.tasks.sync_alert_card", alert_id, **options)
+        else:
+            queue.enqueue_in(timedelta(seconds=CARD_UPDATE_SECONDS), "jobs.tasks.sync_alert_card", alert_id, **options)
     except RedisError as error:
         logger.error("alert %s: card update not scheduled: %s", alert_id, error)
 
@@ -292,21 +340,21 @@ def sync_card(ctx: Context, alert_id: str) -> bool:
 
 def _sync_card(ctx: Context, alert_id: str) -> bool:
     alert = ctx.alerts.get(alert_id)
-    if alert is None:
+    if alert is None or (not alert.is_open and not alert.ts):  # gone, or closed (merged) before it was shown
         return True
+    runbook = load_runbook_cached(ctx.settings.runbook)
     text, card, metadata = blocks.alert_card(alert, ctx.clock())
     client = get_slack_client()
     try:
         if alert.channel and alert.ts:
             client.chat_update(channel=alert.channel, ts=alert.ts, text=text, blocks=card, metadata=metadata)
             return True
-        channel = alert.channel or alert_channel(ctx, load_runbook_cached(ctx.settings.runbook))
-        answer = client.chat_postMessage(channel=channel, text=text, blocks=card, metadata=metadata)
+        answer = client.chat_postMessage(channel=alert_channel(ctx, runbook), text=text, blocks=card, metadata=metadata)
     except _SLACK_ERRORS as error:
         logger.warning("alert %s: card not delivered to Slack: %s", alert_id, error)
         return False
     posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
-    ctx.redis.set(ctx.keys.alert_channel_id, posted_channel)
+    alert_channels.remember(ctx, runbook, posted_channel)
 
     def place(current: Alert) -> bool:
         if current.ts:

@@ -22,6 +22,13 @@ AlertState = Literal["firing", "acknowledged", "resolved", "silenced"]
 AlertKind = Literal["breach", "inconclusive", "blind"]
 TREND_LENGTH = 10
 ALERT_TTL_SECONDS = 30 * 86400
+_REPLACE_CLAIM = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 def new_alert_id(now: datetime) -> str:
@@ -51,6 +58,8 @@ class Alert(BaseModel):
     level: str | None = None
     mode: Literal["auto", "suggest"] | None = None
     decision: str = ""  # what rollbot did about it, in one line
+    acted_as: AlertKind | None = None  # the kind it was last acted upon as (None: not yet)
+    confirmed: bool = False  # measured by the monitor (a message alert is not, until it measures it)
     dry_run: bool = False
     run_id: str | None = None  # the rollback answering it
     run_status: str | None = None
@@ -116,15 +125,28 @@ class AlertStore:
             return None
         return optional_text(self._redis.get(key)) or None
 
+    def replace_claim(self, fingerprint: str, old_id: str, alert_id: str, ttl: float) -> bool:
+        """Point `fingerprint` at `alert_id` if it still points at `old_id` (compare and set)."""
+        key = self._keys.alert_fingerprint(fingerprint)
+        return bool(self._redis.eval(_REPLACE_CLAIM, 1, key, old_id, alert_id, max(1, int(ttl * 1000))))
+
+    def discard(self, alert_id: str) -> None:
+        """Forget an alert that was stored but lost the claim to an open one (a repeat)."""
+        self._redis.delete(self._keys.alert(alert_id), self._keys.alert_count(alert_id))
+
     def release(self, fingerprint: str, alert_id: str) -> None:
         """Forget `fingerprint`'s open alert if it is still `alert_id` (it resolved)."""
         key = self._keys.alert_fingerprint(fingerprint)
         if optional_text(self._redis.get(key)) == alert_id:
             self._redis.delete(key)
 
-    def bump(self, alert_id: str) -> int:
-        """Count one more sighting; returns the count."""
-        return int(self._redis.incr(self._keys.alert_count(alert_id)))
+    def bump(self, alert_id: str, by: int = 1) -> int:
+        """Count `by` more sightings; returns the count."""
+        with self._redis.pipeline() as pipe:
+            pipe.incrby(self._keys.alert_count(alert_id), by)
+            pipe.expire(self._keys.alert_count(alert_id), ALERT_TTL_SECONDS)
+            count, _ = pipe.execute()
+        return int(count)
 
     def update(self, alert_id: str, change: Callable[[Alert], bool | None]) -> Alert | None:
         """Apply `change` atomically (it returns False to leave the alert as is)."""

@@ -24,7 +24,7 @@ from jobs.incidents import Incident, tagged
 from jobs.notifier import alert_channel
 from jobs.pagerduty import cancel_reminder, dispatch, new_event, reminder_job_id, sync_card
 from jobs.runbook.loader import load_runbook_cached
-from jobs.runbook.model import Runbook
+from jobs.runbook.model import Escalation, Runbook
 from jobs.runs import RunRecord, StepRecord
 
 logger = logging.getLogger(__name__)
@@ -112,14 +112,18 @@ def _started(ctx: Context, record: RunRecord) -> list[threading.Thread]:
     return threads
 
 
-def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
+def pages_on(ctx: Context, status: str) -> bool:
+    """Whether a rollback ending with `status` pages (runbook `escalation.page_on`)."""
     runbook = _runbook(ctx)
+    return status in (runbook.escalation.page_on if runbook else Escalation().page_on)
+
+
+def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
     threads = []
     if record.kind == "rollback":
         threads.append(_change(ctx, record, f"Rollback finished ({record.status}): {record.service} "
                                f"{blocks.target(record)}"))  # fmt: skip
-    page_on = runbook.escalation.page_on if runbook else ["failed", "timed_out", "budget_exceeded", "interrupted"]
-    if record.kind == "rollback" and record.status in page_on:
+    if record.kind == "rollback" and pages_on(ctx, record.status):
         words = blocks.RESULT_WORDS[record.status]
         threads += page(ctx, record, f"{record.service}: {blocks.target(record)} rollback {words}")
     elif record.kind == "rollback" and record.status == "succeeded" and record.incident_key and not record.alert_id:

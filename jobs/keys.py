@@ -130,6 +130,11 @@ class Keys:
         return f"{self.namespace}:monitor:{source}:chain"
 
     @property
+    def held_messages(self) -> str:
+        """Messages held until the alert channel's ID is known (a list of JSON events)."""
+        return f"{self.namespace}:held-messages"
+
+    @property
     def alert_channel_id(self) -> str:
         """The alert channel's ID as Slack answered it (`ALERT_CHANNEL` may be a `#name`)."""
         return f"{self.namespace}:alert-channel-id"

@@ -18,7 +18,9 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,7 +169,7 @@ def _new_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, 
         value=m.value, threshold=m.threshold, detail=m.detail, trend=trend[-TREND_LENGTH:], first_seen=m.at,
         last_seen=m.at,
         phase=breach.phase if breach and kind != "blind" else None, level=breach.level if breach else None,
-        mode=breach.mode if breach else None, dry_run=source.dry_run,
+        mode=breach.mode if breach else None, dry_run=source.dry_run, confirmed=True,
     )  # fmt: skip
     if ctx.alerts.silenced_by(alert.fingerprint):
         alert.state, alert.silenced_by = "silenced", ctx.alerts.silenced_by(alert.fingerprint)
@@ -189,90 +191,113 @@ def _run_active(ctx: Context, alert: Alert) -> bool:
         return False
 
 
+Action = Callable[[], list[threading.Thread]]
+
+
 def decide(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: Measurement) -> list[threading.Thread]:
-    """Apply one measurement to the source's state and act. Returns PagerDuty delivery threads."""
+    """Apply one measurement to the source's state, save it, then act (so a failure while acting
+    never opens the same breach twice; an alert not acted upon is acted upon at the next poll).
+    Returns PagerDuty delivery threads.
+    """
     state = _load(ctx, name)
     state.last = m
-    threads: list[threading.Thread] = []
+    actions: list[Action] = []
     if m.outcome == "error":
         state.consecutive_errors += 1
         if state.consecutive_errors > source.consecutive_error_limit and state.blind_alert_id is None:
             blind = _new_alert(ctx, runbook, name, source, m, "blind", [])
             state.blind_alert_id = blind.alert_id
-            _save(ctx, name, state)
-            return alert_response.act(ctx, runbook, blind.alert_id, source.cooldown, source.url)
-        _save(ctx, name, state)
-        return []
-    if state.blind_alert_id is not None:
-        threads += alert_response.resolve_alert(
-            ctx, state.blind_alert_id, f"the health source answers again ({m.detail})"
-        )
-        state.blind_alert_id = None
-    state.consecutive_errors = 0
-    state.window = [*state.window, m][-source.window :]
-    alert = ctx.alerts.get(state.alert_id) if state.alert_id else None
-    if alert is not None and not alert.is_open:
-        alert, state.alert_id = None, None
-    if alert is None:
-        threads += _without_alert(ctx, runbook, name, source, state, m)
+            actions.append(partial(alert_response.act, ctx, runbook, blind.alert_id, source.cooldown, source.url))
     else:
-        threads += _with_alert(ctx, runbook, source, state, alert, m)
+        if state.blind_alert_id is not None:
+            answers = f"the health source answers again ({m.detail})"
+            actions.append(partial(alert_response.resolve_alert, ctx, state.blind_alert_id, answers))
+            state.blind_alert_id = None
+        state.consecutive_errors = 0
+        state.window = [*state.window, m][-source.window :]
+        alert = ctx.alerts.get(state.alert_id) if state.alert_id else None
+        if alert is not None and alert.is_open:
+            actions += _with_alert(ctx, runbook, source, state, alert, m)
+        else:
+            state.alert_id = None
+            actions += _without_alert(ctx, runbook, name, source, state, m)
     _save(ctx, name, state)
+    threads: list[threading.Thread] = []
+    for action in actions:
+        threads += action()
     return threads
 
 
 def _without_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, state: MonitorState,
-                   m: Measurement) -> list[threading.Thread]:  # fmt: skip
+                   m: Measurement) -> list[Action]:  # fmt: skip
     if _failures(state) > source.failure_limit:
-        alert = _new_alert(ctx, runbook, name, source, m, "breach", [w.value for w in state.window])
-        state.alert_id, state.window = alert.alert_id, []
-        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
-    if m.outcome == "inconclusive":
-        alert = _new_alert(ctx, runbook, name, source, m, "inconclusive", [w.value for w in state.window])
-        state.alert_id = alert.alert_id
-        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
-    return []
+        kind: AlertKind = "breach"
+    elif m.outcome == "inconclusive":
+        kind = "inconclusive"
+    else:
+        return []
+    alert = _new_alert(ctx, runbook, name, source, m, kind, [w.value for w in state.window])
+    state.alert_id = alert.alert_id
+    if kind == "breach":
+        state.window = []  # the next breach is judged on fresh measurements
+    return [partial(alert_response.act, ctx, runbook, alert.alert_id, source.cooldown, source.url)]
 
 
 def _with_alert(ctx: Context, runbook: Runbook, source: HealthSource, state: MonitorState, alert: Alert,
-                m: Measurement) -> list[threading.Thread]:  # fmt: skip
+                m: Measurement) -> list[Action]:  # fmt: skip
+    breached = _failures(state) > source.failure_limit
+    breach = source.on_breach
+
     def seen(current: Alert) -> None:
         current.seen(m.value, m.detail, m.at)
         alert_response.end_silence_if_due(current, m.at)
+        if breached and current.run_id is None and (current.kind == "inconclusive" or not current.confirmed):
+            # An inconclusive alert, or one a message raised, is now a breach the monitor measured:
+            # it is acted upon as this source's breach.
+            current.kind, current.confirmed, current.acted_as = "breach", True, None
+            current.threshold, current.dry_run = m.threshold, source.dry_run
+            if breach is not None:
+                current.phase, current.level, current.mode = breach.phase, breach.level, breach.mode
 
     alert = ctx.alerts.update(alert.alert_id, seen) or alert
+    act = partial(alert_response.act, ctx, runbook, alert.alert_id, source.cooldown, source.url)
     running = _run_active(ctx, alert)
     if m.outcome == "successful" and not running:
         state.alert_id, state.window = None, []
         why = f"recovered after run `{alert.run_id}`" if alert.run_id else "recovered"
-        return alert_response.resolve_alert(ctx, alert.alert_id, f"{why}: {m.detail}")
-    if alert.kind == "inconclusive" and _failures(state) > source.failure_limit:
-        ctx.alerts.update(alert.alert_id, lambda a: setattr(a, "kind", "breach"))
-        state.window = []
-        return alert_response.act(ctx, runbook, alert.alert_id, source.cooldown, source.url)
+        return [partial(alert_response.resolve_alert, ctx, alert.alert_id, f"{why}: {m.detail}")]
+    if alert.acted_as != alert.kind:  # newly a breach, or the last attempt to act did not finish
+        if alert.kind == "breach":
+            state.window = []
+        return [act]
     if alert.run_id and not running and m.outcome != "successful":
-        alert_response.offer_next_level(ctx, runbook, alert.alert_id, m.detail)
-        return []
+        return [partial(_offer_next_level, ctx, runbook, alert.alert_id, m.detail)]
     alert_response.request_card_update(ctx, alert.alert_id)
     return []
 
 
-def adopt(ctx: Context, name: str, alert_id: str) -> bool:
-    """Make a message alert the source's open alert (when it has none), so the monitor resolves it
-    on recovery or offers the next level after its rollback.
+def _offer_next_level(ctx: Context, runbook: Runbook, alert_id: str, why: str) -> list[threading.Thread]:
+    alert_response.offer_next_level(ctx, runbook, alert_id, why)
+    return []
+
+
+def adopt(ctx: Context, name: str, alert_id: str) -> str | None:
+    """The alert that owns the source's current episode: its open alert if it has one, else the
+    message alert `alert_id`, which the monitor then resolves on recovery, acts upon when it
+    measures the breach itself, or follows up after its rollback. None when the state is busy.
     """
-    lock = _poll_lock(ctx, name, blocking_timeout=30.0)
+    lock = _poll_lock(ctx, name, blocking_timeout=10.0)
     if not lock.acquire():
-        return False
+        return None
     try:
         state = _load(ctx, name)
         if state.alert_id is not None:
             current = ctx.alerts.get(state.alert_id)
             if current is not None and current.is_open:
-                return False
+                return current.alert_id
         state.alert_id = alert_id
         _save(ctx, name, state)
-        return True
+        return alert_id
     finally:
         with contextlib.suppress(LockError):
             lock.release()
@@ -304,12 +329,22 @@ def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -
 
 def schedule_next(ctx: Context, name: str, source: HealthSource, generation: str, delay: float) -> None:
     """Queue the chain's next poll `delay` seconds from now (RQ's scheduler moves it to the queue)."""
+    _schedule(ctx, name, generation, delay, source.interval, int(source.request_timeout) + 120)
+
+
+def schedule_retry(ctx: Context, name: str, generation: str) -> None:
+    """Keep the chain alive while the runbook cannot be read: poll again at the last known interval."""
+    interval = float(optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "interval")) or 30.0)
+    _schedule(ctx, name, generation, interval, interval, 180)
+
+
+def _schedule(ctx: Context, name: str, generation: str, delay: float, interval: float, job_timeout: int) -> None:
     due = time.time() + delay
-    ctx.redis.hset(ctx.keys.monitor_chain(name), mapping={"generation": generation, "due": f"{due:.3f}"})
+    ctx.redis.hset(ctx.keys.monitor_chain(name),
+                   mapping={"generation": generation, "due": f"{due:.3f}", "interval": f"{interval:g}"})  # fmt: skip
     options: dict[str, Any] = {
         "job_id": ctx.keys.job("monitor", f"{name}-{generation}-{time.time_ns()}"), "result_ttl": 0,
-        "failure_ttl": 3600, "job_timeout": int(source.request_timeout) + 120,
-        "description": f"poll health source {name}",
+        "failure_ttl": 3600, "job_timeout": job_timeout, "description": f"poll health source {name}",
     }  # fmt: skip
     queue = get_queue("monitor")
     if delay > 0:

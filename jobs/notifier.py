@@ -25,6 +25,7 @@ from rq import Retry
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from jobs import alert_channel as alert_channels
 from jobs import blocks
 from jobs.context import Context
 from jobs.exceptions import RollbotError, RunbookError
@@ -51,7 +52,7 @@ class DeliveryFailed(RollbotError):
 
 def alert_channel(ctx: Context, runbook: Runbook) -> str:
     """`ALERT_CHANNEL` when set, else the runbook's `alert_channel`."""
-    return ctx.settings.alert_channel or runbook.alert_channel
+    return alert_channels.alert_channel(ctx, runbook)
 
 
 def next_level(runbook: Runbook, record: RunRecord) -> str | None:
@@ -138,6 +139,7 @@ class RunMessage:
                 channel=channel, text=message_text, blocks=message_blocks, metadata=metadata, unfurl_links=False
             )
             channel, ts = self._claim_post(str(response["channel"]), str(response["ts"]))
+            alert_channels.remember(self.ctx, runbook, channel)
         self._reply_failures(record, channel, ts, state)
         if not record.is_active and record.status in _NOT_SUCCEEDED and not state.get("log_uploaded"):
             self._upload_log(record, channel, ts)

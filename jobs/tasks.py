@@ -10,9 +10,9 @@ from typing import Any
 import pagerduty
 from rq import get_current_job
 
-from jobs import alert_response, alert_rules, escalation, monitor
+from jobs import alert_channel, alert_intake, alert_response, alert_rules, escalation, monitor
 from jobs.escalation import RunEscalation
-from jobs.exceptions import RollbotError
+from jobs.exceptions import RollbotError, RunbookError
 from jobs.factory import get_context, get_slack_client
 from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
 from jobs.pagerduty import deliver
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 ESCALATION_WAIT_SECONDS = 5.0  # a finished run's process gives its PagerDuty deliveries this long
+POLL_ESCALATION_WAIT_SECONDS = 1.0
 
 
 def _execute(run_id: str) -> str:
@@ -119,15 +120,23 @@ def monitor_poll(source_name: str, generation: str | None = None) -> str:
     rhythm holds however long this one takes; a chain that was replaced stops.
     """
     ctx = get_context()
-    runbook = load_runbook_cached(ctx.settings.runbook)
+    if generation is not None and not monitor.chain_is_current(ctx, source_name, generation):
+        return "superseded"
+    try:
+        runbook = load_runbook_cached(ctx.settings.runbook)
+    except RunbookError as error:
+        logger.error("health source %s not polled, the runbook is unreadable: %s", source_name, error.user_message)
+        if generation is not None:
+            monitor.schedule_retry(ctx, source_name, generation)  # polling resumes once the runbook is fixed
+        raise
     source = runbook.health.get(source_name)
     if source is None:
         return "no such health source (chain stopped)"
     if generation is not None:
-        if not monitor.chain_is_current(ctx, source_name, generation):
-            return "superseded"
         monitor.schedule_next(ctx, source_name, source, generation, source.interval)
-    _wait(monitor.poll_once(ctx, runbook, source_name, source))
+    # A short wait: a rollback this poll queued may be next on this worker (the backstop job
+    # delivers whatever the page has not delivered by then).
+    _wait(monitor.poll_once(ctx, runbook, source_name, source), POLL_ESCALATION_WAIT_SECONDS)
     return "polled"
 
 
@@ -171,10 +180,13 @@ def act_on_alert(alert_id: str) -> str:
     if alert is None:
         return "unknown alert"
     rule = next((r for r in alert_rules.rules(runbook) if r.name == alert.source), None)
+    cooldown = rule.cooldown if rule else 900.0
     source_name = health_source_of(runbook, alert.metric)
-    if source_name is not None:
-        monitor.adopt(ctx, source_name, alert_id)
-    _wait(alert_response.act(ctx, runbook, alert_id, rule.cooldown if rule else 900.0))
+    owner = monitor.adopt(ctx, source_name, alert_id) if source_name is not None else None
+    if owner is not None and owner != alert_id:
+        alert_response.merge(ctx, alert_id, owner, cooldown)
+        return f"merged into the monitor's alert {owner}"
+    _wait(alert_response.act(ctx, runbook, alert_id, cooldown))
     return "acted"
 
 
@@ -185,8 +197,20 @@ def sync_alert_card(alert_id: str) -> str:
     raise DeliveryFailed(f"card of alert {alert_id} not delivered yet")
 
 
-def _wait(threads: list[threading.Thread]) -> None:
+def _wait(threads: list[threading.Thread], seconds: float = ESCALATION_WAIT_SECONDS) -> None:
     """Give PagerDuty deliveries a moment before the job ends (their backstop jobs do the rest)."""
-    deadline = time.monotonic() + ESCALATION_WAIT_SECONDS
+    deadline = time.monotonic() + seconds
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def learn_alert_channel() -> str:
+    """Look up the alert channel's ID (raises, so RQ retries, while Slack cannot answer), then match
+    the messages held meanwhile.
+    """
+    ctx = get_context()
+    runbook = load_runbook_cached(ctx.settings.runbook)
+    channel_id = alert_channel.learn(ctx, runbook, get_slack_client())
+    if channel_id is None:
+        raise DeliveryFailed("the alert channel was not found in conversations.list")
+    return f"{channel_id}: {alert_intake.replay_held(ctx, runbook, channel_id)} held messages matched"

@@ -142,10 +142,10 @@ def env(
         keys = list(redis_client.scan_iter(match=pattern, count=1000))
         if keys:
             redis_client.delete(*keys)
-    for worker_set in (b"rq:workers",):
-        for member in redis_client.smembers(worker_set):
+    for registry in (b"rq:workers", b"rq:queues"):
+        for member in redis_client.smembers(registry):
             if namespace.encode() in member:
-                redis_client.srem(worker_set, member)
+                redis_client.srem(registry, member)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -16,12 +18,24 @@ from jobs.access import AccessDenied, Action, authorize
 from jobs.alerts import Alert
 from jobs.exceptions import RollbotError
 from jobs.notifier import alert_channel
+from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
 
 
 def _say(respond: Respond, text: str) -> None:
     respond(text=text, replace_original=False, response_type="ephemeral")
+
+
+def _recorded(respond: Respond, record: Callable[[], object]) -> bool:
+    """Run `record`; False (said) when Redis cannot be reached."""
+    try:
+        record()
+    except RedisError:
+        logger.exception("Redis unreachable while recording a click on an alert")
+        _say(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
+        return False
+    return True
 
 
 def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) -> tuple[str, Alert, str] | None:
@@ -47,6 +61,21 @@ def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) 
     return user, alert, value
 
 
+def _not_offered(alert: Alert, level: str | None, book: Runbook, channel: str) -> str | None:
+    """Why the card's *Roll back* click cannot start `level` now, if it cannot."""
+    if alert.run_id and alert.run_status in ("queued", "running"):
+        return f"Already started as run `{alert.run_id}`; progress in {channel}."
+    if level is None or level != blocks.alert_rollback_level(alert):
+        return "This card no longer offers that rollback; look at the card again for what it offers now."
+    phase = book.phases.get(alert.phase or "")
+    if phase is None or level not in phase.levels:
+        return f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has."
+    if phase.levels[level].approvals > 1:
+        return (f"{level} needs a second approver (two-person rule); Slack cannot collect it yet. "
+                f"Use `rollbot rollback {alert.phase} --level {level}`.")  # fmt: skip
+    return None
+
+
 def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     """*Roll back phase N level L*: start the level the card offers now, once, as the clicking person."""
     ack()
@@ -56,32 +85,29 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, alert, value = clicked
     level = value.split("|", 1)[1] if "|" in value else None
     ctx, book = deps.context(), deps.runbook()
-    if alert.run_id and alert.run_status in ("queued", "running"):
-        _say(respond, f"Already started as run `{alert.run_id}`; progress in {alert_channel(ctx, book)}.")
-        return
-    if level is None or level != blocks.alert_rollback_level(alert):
-        _say(respond, "This card no longer offers that rollback; look at the card again for what it offers now.")
-        return
+    channel = alert_channel(ctx, book)
+    refusal = _not_offered(alert, level, book, channel)
     try:
-        if book.phases[alert.phase or ""].levels[level].approvals > 1:
-            raise AccessDenied(f"{level} needs a second approver (two-person rule); Slack cannot collect it yet. "
-                               f"Use `rollbot rollback {alert.phase} --level {level}`.")  # fmt: skip
-        request = f"alert:{alert.alert_id}:{level}"
-        run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user), request)
-    except KeyError:
-        _say(respond, f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has.")
-        return
+        if refusal is not None:
+            raise RollbotError(refusal)
+        run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user),
+                                                     f"alert:{alert.alert_id}:{level}")  # fmt: skip
     except RollbotError as error:
         ctx.audit(actor=user, action="alert.rollback", result="refused", alert_id=alert.alert_id,
                   reason=error.user_message)  # fmt: skip
         _say(respond, error.user_message)
         return
-    if not created:
-        _say(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {alert_channel(ctx, book)}.")
+    except RedisError:
+        logger.exception("Redis unreachable while starting %s %s for %s", alert.phase, level, user)
+        _say(respond, f"rollbot cannot reach Redis: nothing was started. On the deploy host: "
+                      f"`rollbot rollback {alert.phase} --level {level}` (the break-glass CLI).")  # fmt: skip
         return
-    alert_response.note_run(ctx, alert.alert_id, run)
-    _say(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in "
-                  f"{alert_channel(ctx, book)}.")  # fmt: skip
+    if not created:
+        _say(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {channel}.")
+        return
+    with contextlib.suppress(RedisError):  # the run is queued; only its mention on the card is lost
+        alert_response.note_run(ctx, alert.alert_id, run)
+    _say(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in {channel}.")
 
 
 def keep_watching(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -91,7 +117,8 @@ def keep_watching(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     if clicked is None:
         return
     user, alert, _ = clicked
-    alert_response.acknowledge(deps.context(), alert.alert_id, user)
+    if not _recorded(respond, lambda: alert_response.acknowledge(deps.context(), alert.alert_id, user)):
+        return
     _say(respond, "👀 Acknowledged: rollbot keeps watching and acts if it becomes a breach.")
 
 
@@ -102,6 +129,7 @@ def silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     if clicked is None:
         return
     user, alert, _ = clicked
-    alert_response.silence(deps.context(), alert.alert_id, user)
+    if not _recorded(respond, lambda: alert_response.silence(deps.context(), alert.alert_id, user)):
+        return
     _say(respond, f"🔕 Silenced for {blocks.SILENCE_MINUTES} minutes: no pages and no automatic rollback for "
                   "this alert; the card keeps showing the values.")  # fmt: skip

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from slack_bolt import BoltContext
 
 from bot import deps
-from jobs.alert_intake import is_alert_channel, receive
+from jobs.alert_intake import accept
 from jobs.exceptions import RunbookError
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,7 @@ def on_message(event: dict[str, Any], context: BoltContext) -> None:
     if event.get("subtype") not in HANDLED_SUBTYPES or event.get("thread_ts") or is_own(event, context):
         return
     try:
-        ctx = deps.context()
-        runbook = deps.runbook()
-        if not is_alert_channel(ctx, runbook, str(event.get("channel") or "")):
-            return
-        alert_id = receive(ctx, runbook, event)
+        alert_id = accept(deps.context(), deps.runbook(), event)
     except RunbookError as error:
         logger.error("alert message not matched, the runbook is unreadable: %s", error.user_message)
         return

@@ -176,7 +176,7 @@ class HealthSource(StrictModel):
     """
 
     url: str
-    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=0.5)] = 30.0
+    interval: Annotated[float, BeforeValidator(parse_duration), Field(ge=1)] = 30.0  # RQ schedules in seconds
     timeout: Duration | None = None  # of one request; default min(interval, 10 s)
     metrics: Annotated[dict[str, Threshold], Field(min_length=1)]
     window: Annotated[int, Field(ge=1, le=100)] = 10

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,14 @@ from jobs.runs import RunRecord
 from tests.conftest import commit, git, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.slack import SlackStandIn
+from tests.standins.slack import Failure, SlackStandIn
 
 BAD, GOOD, SHAKY = 0.87, 0.99, 0.93
 
 
-def health_runbook(env: dict[str, str], repo: Path, health: HealthEndpoint, **options: Any) -> Path:
+def health_runbook(
+    env: dict[str, str], repo: Path, health: HealthEndpoint, extra_step: str = "", **options: Any
+) -> Path:
     """phase2's rollback resets to the checkpoint and "redeploys" (health turns good); the monitor
     watches the endpoint and rolls phase2 back automatically unless `options` say otherwise.
     """
@@ -35,6 +39,7 @@ def health_runbook(env: dict[str, str], repo: Path, health: HealthEndpoint, **op
           method: POST
           url: {health.deploy_url}
     """
+    steps = textwrap.dedent(steps).rstrip(" ") + extra_step
     extra = f"""\
     health:
       golden_path:
@@ -218,9 +223,10 @@ def test_dry_run_says_what_it_would_have_done(
     poll(ctx, path)
     (alert,) = alerts(ctx)
     assert (
-        alert.dry_run and "Dry run: would have paged PagerDuty and would roll back phase2 immediate" in alert.decision
+        alert.dry_run and "Dry run: would page PagerDuty and roll back phase2 immediate automatically" in alert.decision
     )
     assert automated_runs(ctx) == [] and pagerduty.events("trigger") == []
+    run_worker(env, "--queues", "notify")  # a worker posts the card
     (card,) = alert_cards(slack, "chat.postMessage")
     assert "Dry run" in str(card["blocks"])
 
@@ -235,6 +241,7 @@ def test_inconclusive_asks_a_person_and_a_breach_then_acts(
     poll(ctx, path)
     (alert,) = alerts(ctx)
     assert alert.kind == "inconclusive" and alert.threshold == "< 0.95"
+    run_worker(env, "--queues", "notify")  # a worker posts the card
     (card,) = alert_cards(slack, "chat.postMessage")
     actions = [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert actions == ["alert_rollback", "alert_keep_watching", "alert_silence"]
@@ -244,3 +251,36 @@ def test_inconclusive_asks_a_person_and_a_breach_then_acts(
     assert ctx.alerts.get(alert.alert_id).kind == "breach"  # type: ignore[union-attr]
     assert len(automated_runs(ctx)) == 1 and len(pagerduty.events("trigger")) == 1
     assert len(alerts(ctx)) == 1
+
+
+def test_a_failed_automated_rollback_keeps_its_page_open_after_health_recovers(
+    ctx: Context, env: dict[str, str], repo: Path, health: HealthEndpoint, slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+) -> None:  # fmt: skip
+    path = health_runbook(env, repo, health, extra_step="- name: Smoke test\n  run: [sh, -c, 'exit 1']\n")
+    checkpoint_then_bad_release(ctx, path, repo)
+    health.set(BAD)
+    poll(ctx, path)
+    (run,) = automated_runs(ctx)
+    run_worker(env, "--queues", "rollback,notify")  # redeploys (health good), then its smoke test fails
+    assert ctx.runs.get(run.run_id).status == "failed"
+    poll(ctx, path)
+    (alert,) = alerts(ctx)
+    assert alert.state == "resolved" and "its page stays open" in (alert.resolution or "")
+    keys = {e["dedup_key"] for e in pagerduty.events("trigger")}
+    assert keys == {alert.incident_key}, "the breach and the failed run page one incident"
+    assert pagerduty.events("resolve") == []
+
+
+def test_a_breach_starts_the_rollback_and_pages_while_slack_is_down(
+    ctx: Context, env: dict[str, str], repo: Path, health: HealthEndpoint, slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+) -> None:  # fmt: skip
+    path = health_runbook(env, repo, health)
+    checkpoint_then_bad_release(ctx, path, repo)
+    slack.fail(Failure(count=0, status=503, until=time.monotonic() + 600))
+    health.set(BAD)
+    started = time.monotonic()
+    poll(ctx, path)
+    assert time.monotonic() - started < 10, "a poll never waits on Slack"
+    assert len(automated_runs(ctx)) == 1 and len(pagerduty.events("trigger")) == 1

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from tests.standins.server import LoopbackServer
 
-CHANNEL_IDS = {"#critical-alerts": "C0ALERTS"}
+CHANNEL_IDS = {"#critical-alerts": "C0ALERTS", "#oncall": "C0ONCALL", "#random": "C0RANDOM"}
 
 
 @dataclass
@@ -145,6 +145,9 @@ class SlackStandIn:
         if method == "files.completeUploadExternal":
             files = params.get("files") or []
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+        if method == "conversations.list":
+            channels = [{"id": cid, "name": name.removeprefix("#")} for name, cid in CHANNEL_IDS.items()]
+            return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.group_members.get(str(params.get("usergroup")), [])}
         if method == "users.info":
