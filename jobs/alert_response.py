@@ -331,8 +331,14 @@ def sync_card(ctx: Context, alert_id: str) -> bool:
     if not lock.acquire():
         return False
     try:
+        last_sent = optional_text(ctx.redis.get(ctx.keys.alert_card_sent(alert_id)))
+        wait = float(last_sent) + CARD_UPDATE_SECONDS - time.time() if last_sent else 0.0
+        if wait > 0:  # never two card calls within a second, whatever scheduled them
+            time.sleep(wait)
         ctx.redis.delete(ctx.keys.alert_card_due(alert_id))  # changes from now on schedule a new update
-        return _sync_card(ctx, alert_id)
+        delivered = _sync_card(ctx, alert_id)
+        ctx.redis.set(ctx.keys.alert_card_sent(alert_id), f"{time.time():.3f}", ex=60)
+        return delivered
     finally:
         with contextlib.suppress(LockError):
             lock.release()

@@ -109,6 +109,10 @@ class Keys:
         """Present while an update of the alert's card is scheduled (at most one per second)."""
         return f"{self.namespace}:alert:{alert_id}:card-due"
 
+    def alert_card_sent(self, alert_id: str) -> str:
+        """When the alert's card was last sent to Slack (the next update waits a second after it)."""
+        return f"{self.namespace}:alert:{alert_id}:card-sent"
+
     def alert_fingerprint(self, fingerprint: str) -> str:
         """The open alert with this fingerprint; expires with the rule's cooldown."""
         return f"{self.namespace}:alert-fingerprint:{fingerprint}"

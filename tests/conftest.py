@@ -157,16 +157,20 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A real git repository on `main` with one good commit."""
-    path = tmp_path / "service"
+def make_repo(path: Path) -> Path:
+    """A real git repository at `path` on `main` with one good commit."""
     path.mkdir()
     git(path, "init", "-q", "-b", "main")
     (path / "app.txt").write_text("good\n")
     git(path, "add", "app.txt")
     git(path, "commit", "-q", "-m", "good release")
     return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real git repository on `main` with one good commit."""
+    return make_repo(tmp_path / "service")
 
 
 def commit(repo: Path, message: str, content: str | None = None) -> str:

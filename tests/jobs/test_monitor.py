@@ -20,6 +20,7 @@ from jobs.runs import RunRecord
 from tests.conftest import commit, git, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
+from tests.standins.signed import button_value
 from tests.standins.slack import Failure, SlackStandIn
 
 BAD, GOOD, SHAKY = 0.87, 0.99, 0.93
@@ -32,7 +33,8 @@ def health_runbook(
     watches the endpoint and rolls phase2 back automatically unless `options` say otherwise.
     """
     settings = {"interval": "1h", "failure_limit": 0, "consecutive_error_limit": 2, "cooldown": "15m",
-                "mode": "auto", "dry_run": "false"} | {k: str(v) for k, v in options.items()}  # fmt: skip
+                "mode": "auto", "dry_run": "false", "phase": "phase2", "level": "immediate"} | {
+                    k: str(v) for k, v in options.items()}  # fmt: skip
     steps = f"""\
         - name: Redeploy
           uses: http.check
@@ -51,17 +53,17 @@ def health_runbook(
         consecutive_error_limit: {settings["consecutive_error_limit"]}
         cooldown: {settings["cooldown"]}
         dry_run: {settings["dry_run"]}
-        on_breach: {{phase: phase2, level: immediate, mode: {settings["mode"]}}}
+        on_breach: {{phase: {settings["phase"]}, level: {settings["level"]}, mode: {settings["mode"]}}}
     """
-    path = write_runbook(Path(env["RUNBOOK"]), repo, steps=steps, extra=extra)
+    path = write_runbook(Path(env["RUNBOOK"]), repo, steps=steps, extra=extra, phase3=settings["phase"] == "phase3")
     return path
 
 
-def checkpoint_then_bad_release(ctx: Context, path: Path, repo: Path) -> str:
-    """Record phase2's checkpoint (pre-flight), then commit a bad release; returns the good commit."""
+def checkpoint_then_bad_release(ctx: Context, path: Path, repo: Path, phase: str = "phase2") -> str:
+    """Record the phase's checkpoint (pre-flight), then commit a bad release; returns the good commit."""
     runbook = load_runbook(path)
     good = git(repo, "rev-parse", "HEAD")
-    execute_run(ctx, create_run(ctx, select(runbook, "preflight", "phase2"), "cli:test").run_id, runbook)
+    execute_run(ctx, create_run(ctx, select(runbook, "preflight", phase), "cli:test").run_id, runbook)
     git(repo, "checkout", "-q", "main")
     commit(repo, "bad release")
     return good
@@ -284,3 +286,26 @@ def test_a_breach_starts_the_rollback_and_pages_while_slack_is_down(
     poll(ctx, path)
     assert time.monotonic() - started < 10, "a poll never waits on Slack"
     assert len(automated_runs(ctx)) == 1 and len(pagerduty.events("trigger")) == 1
+
+
+def test_not_recovered_after_the_rollback_offers_the_next_level(
+    ctx: Context, env: dict[str, str], repo: Path, health: HealthEndpoint, slack: SlackStandIn,
+    pagerduty: PagerDutyStandIn,
+) -> None:  # fmt: skip
+    path = health_runbook(env, repo, health, phase="phase3", level="level1")
+    checkpoint_then_bad_release(ctx, path, repo, phase="phase3")
+    health.set(BAD)
+    poll(ctx, path)
+    (run,) = automated_runs(ctx)
+    run_worker(env, "--queues", "rollback,notify")  # level 1's emergency deployment fails
+    assert ctx.runs.get(run.run_id).status == "failed"
+    poll(ctx, path)
+    (alert,) = alerts(ctx)
+    assert alert.state == "firing" and alert.next_level == "level2"
+    assert f"Not recovered after run `{run.run_id}` (failed)" in alert.decision
+    assert "Next: roll back phase3 level2?" in alert.decision
+    time.sleep(1.5)  # the card update is scheduled a second out; a burst worker takes due jobs
+    run_worker(env, "--queues", "notify")
+    card = alert_cards(slack, "chat.update")[-1]
+    assert button_value(card["blocks"], "alert_rollback") == f"{alert.alert_id}|level2"
+    assert len(automated_runs(ctx)) == 1, "the next level is offered, never started by itself"
