@@ -6,12 +6,15 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 from redis.exceptions import RedisError
 
 from bot import terminal
+from jobs import audit
+from jobs.durations import parse_duration
 from jobs.enqueue import cli_actor, create_run, enqueue_run
 from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError, SettingsError
@@ -20,7 +23,9 @@ from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import cancel_run, sweep_interrupted
 from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.redaction import Redactor, configure_logging
+from jobs.report import build_report
 from jobs.runbook.loader import load_runbook
+from jobs.runbook.model import Runbook
 from jobs.runner import execute_run
 from jobs.settings import Process, Settings, get_settings
 from jobs.tasks import ESCALATION_WAIT_SECONDS
@@ -114,6 +119,8 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
             signal.signal(sig, handler)
     escalations.wait(ESCALATION_WAIT_SECONDS)
     click.echo(terminal.run_result(final))
+    if kind == "rollback" and final.status != "refused":
+        click.echo(f"Incident report: `rollbot report {final.run_id}`.")
     if kind == "validation" and (manual := manual_checklist_items(loaded)):
         click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))
     if final.status != "succeeded":
@@ -185,6 +192,83 @@ def history(count: int) -> None:
     _start("cli", log_level="WARNING")
     runs = get_context().runs.recent(count)
     click.echo("\n".join(terminal.run_line(r) for r in runs) if runs else "No runs yet.")
+
+
+@cli.command()
+@click.argument("run_id")
+def report(run_id: str) -> None:
+    """Print the incident report (Markdown) of rollback RUN_ID and its retries and escalations."""
+
+    settings = _start("cli", log_level="WARNING")
+    try:
+        loaded: Runbook | None = load_runbook(settings.runbook)
+    except RollbotError as error:
+        click.echo(
+            f"rollbot: runbook unreadable, the report uses the manual's defaults: {error.user_message}", err=True
+        )
+        loaded = None
+    click.echo(build_report(get_context(), run_id, loaded), nl=False)
+
+
+def _point_in_time(value: str | None, param: str) -> datetime | None:
+    """`24h` (that long ago) or an ISO 8601 time (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (30m, 24h, 7d) nor an ISO 8601 time", param_hint=param
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The audit trail (a Redis stream; entries older than ROLLBOT_AUDIT_RETENTION are trimmed)."""
+
+
+@audit_group.command("export")
+@click.option("--since", help="From this long ago (24h, 7d) or this ISO 8601 time (default: the oldest entry).")
+@click.option("--until", help="Up to this long ago or this ISO 8601 time (default: now).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+def audit_export(since: str | None, until: str | None, output: Path | None) -> None:
+    """Write audit entries as JSON lines: id, time, actor, action, result, run_id, args."""
+
+    start, end = _point_in_time(since, "--since"), _point_in_time(until, "--until")
+    _start("cli", log_level="WARNING")
+    ctx = get_context()
+    if output is None:
+        audit.export(ctx.redis, ctx.keys, sys.stdout, start, end)
+        return
+    with output.open("w", encoding="utf-8") as out:
+        count = audit.export(ctx.redis, ctx.keys, out, start, end)
+    click.echo(f"{count} audit entries written to {output}.", err=True)
+
+
+@audit_group.command("show")
+@click.option("--run", "run_id", help="Only entries of this run.")
+@click.option("--since", help="From this long ago (24h, 7d) or this ISO 8601 time (default: the oldest entry).")
+def audit_show(run_id: str | None, since: str | None) -> None:
+    """Audit entries as lines for people, oldest first."""
+
+    start = _point_in_time(since, "--since")
+    _start("cli", log_level="WARNING")
+    ctx = get_context()
+    shown = 0
+    for entry in audit.read(ctx.redis, ctx.keys, since=start):
+        if run_id and entry.run_id != run_id:
+            continue
+        args = " ".join(f"{k}={v}" for k, v in sorted(entry.args.items()) if v not in (None, ""))
+        run = f" {entry.run_id}" if entry.run_id else ""
+        click.echo(f"{entry.time:%Y-%m-%d %H:%M:%S}Z  {entry.actor:<16} {entry.action} → {entry.result}{run}  {args}")
+        shown += 1
+    if not shown:
+        click.echo("No audit entries.")
 
 
 @cli.command()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from jobs import access
+from jobs.access import Action, GroupMembers
 from jobs.context import Context
-from jobs.factory import get_web_context
+from jobs.factory import get_quick_slack_client, get_web_context
 from jobs.plan import Kind, Plan, select, with_checkpoint
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
+
+logger = logging.getLogger(__name__)
 
 
 def context() -> Context:
@@ -23,6 +32,26 @@ def plan(book: Runbook, kind: Kind, phase: str | None, level: str | None = None)
     """The plan for a request, with the phase's recorded checkpoint (reads Redis)."""
     chosen = select(book, kind, phase, level)
     return with_checkpoint(chosen, context().checkpoints.get(book.service, chosen.phase_name))
+
+
+def members() -> GroupMembers:
+    """Slack user groups' members, for roles granted to groups (cached in Redis)."""
+    ctx = context()
+    return GroupMembers(ctx, get_quick_slack_client(), ctx.settings.rollbot_group_cache_seconds)
+
+
+def authorize(user_id: str, action: Action, what: str, phase: str | None = None, level: str | None = None) -> None:
+    """`AccessDenied` unless the user may do `action` (on `phase`/`level`), user groups included."""
+    access.authorize(runbook(), user_id, action, what, phase=phase, level=level, members=members())
+
+
+def audit_command(user_id: str, command: dict[str, Any]) -> None:
+    """Audit a slash command as received; an unreachable Redis never keeps it from being answered."""
+    try:
+        context().audit(actor=user_id, action="command", result=str(command.get("command", "")),
+                        text=command.get("text", ""), channel=command.get("channel_id"))  # fmt: skip
+    except RedisError:
+        logger.warning("command of %s not audited: Redis unreachable", user_id)
 
 
 def actor(user_id: str) -> str:

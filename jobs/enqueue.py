@@ -43,6 +43,8 @@ class Origin:
     parent: RunRecord | None = None
     alert_id: str | None = None
     incident_key: str | None = None
+    run_id: str | None = None  # reserved earlier (a two-person approval names the run it starts)
+    approved_by: str | None = None  # the second person, under the two-person rule
 
 
 def create_run(
@@ -52,7 +54,7 @@ def create_run(
     A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
     """
     now = ctx.clock()
-    run_id = new_run_id(plan.kind, now)
+    run_id = origin.run_id or new_run_id(plan.kind, now)
     parent = origin.parent
     incident_key = (
         origin.incident_key or (parent.incident_key if parent else None) or f"rollbot-{plan.runbook.service}-{run_id}"
@@ -72,6 +74,7 @@ def create_run(
         parent_run_id=parent.run_id if parent else None,
         incident_key=incident_key,
         alert_id=origin.alert_id or (parent.alert_id if parent else None),
+        approved_by=origin.approved_by,
     )
     ctx.runs.create(record)
     ctx.audit(

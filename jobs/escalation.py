@@ -15,7 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from jobs import blocks
+from jobs import blocks, report
 from jobs.context import Context
 from jobs.durations import format_duration
 from jobs.exceptions import RunbookError
@@ -130,6 +130,7 @@ def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
         threads += resolve(ctx, record.incident_key, f"run {record.run_id} succeeded")
     if record.alert_id:  # the alert's health decides whether it recovered, not the run's exit code
         _request_recheck(ctx, record)
+    report.schedule(ctx, record)  # the incident report, in the run message's thread (never raises)
     return threads
 
 

@@ -133,6 +133,10 @@ class Keys:
         """The current poll chain of a health source (older chains stop) and when it polls next."""
         return f"{self.namespace}:monitor:{source}:chain"
 
+    def approval(self, run_id: str) -> str:
+        """A two-person approval request (JSON), by the run id it reserves."""
+        return f"{self.namespace}:approval:{run_id}"
+
     @property
     def held_messages(self) -> str:
         """Messages held until the alert channel's ID is known (a list of JSON events)."""

@@ -170,6 +170,10 @@ def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: R
                 pipe.rpush(ctx.keys.run_log(run_id), *lines)
                 pipe.ltrim(ctx.keys.run_log(run_id), -RUN_LOG_MAX_LINES, -1)
             pipe.execute()
+        if step.status != "running":  # each step's end, with when it started and how long it took
+            ctx.audit(actor=record.actor, action="step.end", result=step.status, run_id=run_id, step=step.index,
+                      title=step.title, started_at=step.started_at.isoformat() if step.started_at else None,
+                      duration=round(step.duration, 3) if step.duration is not None else None)  # fmt: skip
         notify(step)
 
     def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:

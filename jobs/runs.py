@@ -99,6 +99,7 @@ class RunRecord(BaseModel):
     parent_run_id: str | None = None  # the run this one retries or escalates
     incident_key: str | None = None  # PagerDuty dedup key: shared by a run and its retries/escalations
     alert_id: str | None = None  # the alert this rollback answers (automation, or its card's button)
+    approved_by: str | None = None  # the second person who approved it (two-person rule)
 
     @property
     def is_active(self) -> bool:

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     rollbot_lease_seconds: float = Field(default=60.0, gt=0)
     rollbot_audit_retention: float = 90 * 86400.0
     rollbot_slack_flush_seconds: float = Field(default=10.0, ge=0)
+    rollbot_group_cache_seconds: float = Field(default=60.0, ge=0)
+    rollbot_approval_expiry: float = 900.0
     log_level: str = "INFO"
 
     @field_validator("slack_bot_token")
@@ -99,7 +101,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-64 letters, digits, '-' or '_'")
         return value
 
-    @field_validator("rollbot_audit_retention", mode="before")
+    @field_validator("rollbot_audit_retention", "rollbot_approval_expiry", mode="before")
     @classmethod
     def _retention(cls, value: object) -> float:
         return parse_duration(value)

@@ -10,7 +10,7 @@ from typing import Any
 import pagerduty
 from rq import get_current_job
 
-from jobs import alert_channel, alert_intake, alert_response, alert_rules, escalation, monitor
+from jobs import alert_channel, alert_intake, alert_response, alert_rules, approvals, escalation, monitor, report
 from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError, RunbookError
 from jobs.factory import get_context, get_slack_client
@@ -214,3 +214,43 @@ def learn_alert_channel() -> str:
     if channel_id is None:
         raise DeliveryFailed("the alert channel was not found in conversations.list")
     return f"{channel_id}: {alert_intake.replay_held(ctx, runbook, channel_id)} held messages matched"
+
+
+# --- two-person approvals ----------------------------------------------------------------------
+
+
+def sync_approval_card(run_id: str) -> str:
+    """Bring the approval card up to date; raises (RQ retries) while Slack cannot be reached."""
+    if approvals.sync_card(get_context(), run_id):
+        return "delivered"
+    raise DeliveryFailed(f"approval card {run_id} not delivered yet")
+
+
+def expire_approval(run_id: str) -> str:
+    """The approval request's time is up (RQ's scheduler): still pending → expired."""
+    return "expired" if approvals.expire(get_context(), run_id) else "already decided"
+
+
+# --- incident reports -------------------------------------------------------------------------
+
+
+def post_incident_report(run_id: str) -> str:
+    """A rollback ended: post its incident report (Markdown file) in the run message's thread.
+    Raises (RQ retries with backoff) while the message is not posted yet or Slack fails; a run is
+    never affected by it.
+    """
+    ctx = get_context()
+    try:
+        runbook: Runbook | None = load_runbook_cached(ctx.settings.runbook)
+    except RunbookError as error:
+        logger.warning("run %s: runbook unreadable, the report uses the manual's defaults: %s", run_id,
+                       error.user_message)  # fmt: skip
+        runbook = None
+    try:
+        return report.post(ctx, get_slack_client(), run_id, runbook)
+    except DeliveryFailed:
+        job = get_current_job()
+        if job is not None and not job.retries_left:
+            logger.error("run %s: giving up on posting its incident report; `rollbot report %s` prints it",
+                         run_id, run_id)  # fmt: skip
+        raise

@@ -38,7 +38,7 @@ GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 def _clear_caches() -> None:
     caches = (get_settings, factory.get_redis, factory.get_keys, factory.get_context, factory.get_web_context,
-              factory.get_slack_client)  # fmt: skip
+              factory.get_slack_client, factory.get_quick_slack_client)  # fmt: skip
     for cached in caches:
         cached.cache_clear()
 
@@ -187,6 +187,14 @@ recovery_checklist:
   - name: "Tool Dispatcher: All factory patterns working"
     run: [{sys.executable}, -c, "print('factory ok')"]
 """
+DEFAULT_ACCESS = """\
+access:
+  roles:
+    operator: {users: [U0ONCALL, U0LEAD]}
+    approver: {users: [U0LEAD]}
+  default: operator
+  actions: {approve: approver}
+"""
 RUNBOOK_HEAD = """\
 version: 1
 service: {service}
@@ -198,13 +206,7 @@ contacts:
   business: ["Primary: Product Manager", "Secondary: VP Engineering"]
   executive: ["Critical: CEO (for customer-facing outages >30 minutes)"]
   customer: ["Status Page: status.example.com"]
-access:
-  roles:
-    operator: {{users: [U0ONCALL, U0LEAD]}}
-    approver: {{users: [U0LEAD]}}
-  default: operator
-  actions: {{approve: approver}}
-phases:
+{access}phases:
   phase1:
     title: Foundation Analysis
     risk: minimal
@@ -270,13 +272,14 @@ def write_runbook(
     service: str = "sandbox",
     phase3: bool = False,
     extra: str = "",
+    access: str = DEFAULT_ACCESS,
 ) -> Path:
     """A runbook with phase2 as in the manual (checkpoint, reset) plus extra level `steps` (YAML),
     roles for ONCALL (operator) and LEAD (operator, approver), optionally a failing phase3, and
-    `extra` top-level sections (YAML: `health:`, `alerts:`).
+    `extra` top-level sections (YAML: `health:`, `alerts:`); `access` replaces the roles.
     """
     text = (
-        RUNBOOK_HEAD.format(service=service, repo=repo)
+        RUNBOOK_HEAD.format(service=service, repo=repo, access=textwrap.dedent(access))
         + PHASE2.format(python=sys.executable, budget=budget, steps=textwrap.indent(textwrap.dedent(steps), " " * 10))
         + (PHASE3 if phase3 else "")
         + textwrap.dedent(extra)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.actions import alert_buttons, checklist, incident_buttons, run_buttons
+from bot.actions import alert_buttons, approval_buttons, checklist, incident_buttons, run_buttons
 from jobs.ids import ActionId
 
 
@@ -14,6 +14,8 @@ def register(app: App) -> None:
     app.action(ActionId.ROLLBACK_CANCEL.value)(run_buttons.cancel)
     app.action(ActionId.ROLLBACK_RETRY.value)(run_buttons.retry)
     app.action(ActionId.ROLLBACK_ESCALATE.value)(run_buttons.escalate)
+    app.action(ActionId.APPROVAL_APPROVE.value)(approval_buttons.approve)
+    app.action(ActionId.APPROVAL_REJECT.value)(approval_buttons.reject)
     app.action(ActionId.CHECKLIST_VERIFIED.value)(checklist.verified)
     app.action(ActionId.PD_ACKNOWLEDGE.value)(incident_buttons.acknowledge)
     app.action(ActionId.PD_RESOLVE.value)(incident_buttons.resolve)

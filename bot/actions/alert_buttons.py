@@ -14,7 +14,7 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs import alert_response, blocks
-from jobs.access import AccessDenied, Action, authorize
+from jobs.access import AccessDenied, Action
 from jobs.alerts import Alert
 from jobs.exceptions import RollbotError
 from jobs.notifier import alert_channel
@@ -44,7 +44,7 @@ def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) 
     alert_id = value.split("|", 1)[0]
     ctx = deps.context()
     try:
-        authorize(deps.runbook(), user, action, what)
+        deps.authorize(user, action, what)
         alert = ctx.alerts.get(alert_id)
     except AccessDenied as denied:
         ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
@@ -71,8 +71,8 @@ def _not_offered(alert: Alert, level: str | None, book: Runbook, channel: str) -
     if phase is None or level not in phase.levels:
         return f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has."
     if phase.levels[level].approvals > 1:
-        return (f"{level} needs a second approver (two-person rule); Slack cannot collect it yet. "
-                f"Use `rollbot rollback {alert.phase} --level {level}`.")  # fmt: skip
+        return (f"{level} needs a second approver (two-person rule): ask with `/rollback {alert.phase} {level}`, "
+                "which posts an approval card.")  # fmt: skip
     return None
 
 

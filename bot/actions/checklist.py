@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.access import AccessDenied, authorize
+from jobs.access import AccessDenied
 from jobs.notifier import enqueue_delivery
 
 
@@ -19,7 +19,7 @@ def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     run_id, _, index = str(body["actions"][0].get("value") or "").partition("|")
     ctx = deps.context()
     try:
-        authorize(deps.runbook(), user, "verify", "verifying checklist items")
+        deps.authorize(user, "verify", "verifying checklist items")
     except AccessDenied as denied:
         ctx.audit(actor=user, action="checklist.verify", result="refused", run_id=run_id, reason=denied.user_message)
         respond(text=denied.user_message, replace_original=False, response_type="ephemeral")

@@ -12,7 +12,7 @@ from rq import Retry
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.access import AccessDenied, authorize
+from jobs.access import AccessDenied
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def _clicked(body: dict[str, Any], respond: Respond, what: str) -> tuple[str, st
     """The user and incident key of a click, once the user is authorized (else None, said)."""
     user, key = body["user"]["id"], str(body["actions"][0].get("value") or "")
     try:
-        authorize(deps.runbook(), user, "incident", what)
+        deps.authorize(user, "incident", what)
     except AccessDenied as denied:
         deps.context().audit(actor=user, action="incident.click", result="refused", key=key,
                              reason=denied.user_message)  # fmt: skip

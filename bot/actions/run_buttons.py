@@ -11,7 +11,8 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs import blocks
-from jobs.access import AccessDenied, authorize
+from jobs.access import AccessDenied
+from jobs.approvals import request_approval
 from jobs.enqueue import Origin, enqueue_once
 from jobs.exceptions import RollbotError
 from jobs.lifecycle import cancel_run
@@ -41,18 +42,18 @@ def _start(
     """
     ctx = deps.context()
     try:
-        authorize(plan.runbook, user, "rollback", f"rolling back {plan.phase_name}")
-        if plan.approvals > 1:
-            raise AccessDenied(
-                f"{plan.level_name} needs a second approver (two-person rule); Slack cannot "
-                f"collect it yet. Use `rollbot rollback {plan.phase_name} --level {plan.level_name}`."
-            )
+        deps.authorize(user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name, plan.level_name)
         if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
             now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
             raise RollbotError(
                 f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); "
                 f"nothing was started. `/rollback {plan.phase_name}` shows the new plan."
             )
+        if plan.approvals > 1:  # the two-person rule: this confirm is the first approval
+            approval = request_approval(ctx, plan, deps.actor(user), token, Origin(parent=parent))
+            said = blocks.approval_requested(approval, alert_channel(ctx, plan.runbook))
+            respond(text=said, replace_original=replace, response_type="ephemeral")
+            return
         record, created = enqueue_once(ctx, plan, deps.actor(user), token, Origin(parent=parent))
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
@@ -93,7 +94,7 @@ def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     ctx = deps.context()
     try:
-        authorize(deps.runbook(), user, "cancel", "cancelling a run")
+        deps.authorize(user, "cancel", "cancelling a run")
         record = cancel_run(ctx, run_id, user)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)

@@ -11,7 +11,7 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from bot.commands.parsing import parse_phase_only
 from jobs import blocks
-from jobs.access import AccessDenied, authorize
+from jobs.access import AccessDenied, check_channel
 from jobs.enqueue import enqueue_run
 from jobs.exceptions import RollbotError
 from jobs.plan import Kind, select
@@ -27,12 +27,14 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
 def start(ack: Ack, respond: Respond, command: dict[str, Any], kind: Kind, name: str, phase_required: bool) -> None:
     """Shared by /preflight and /validate: they start a run at once (nothing to confirm)."""
     user = command["user_id"]
+    deps.audit_command(user, command)
     book = deps.runbook()
     phase = parse_phase_only(command.get("text", ""), book, name, required=phase_required)
     plan = select(book, kind, phase)
     what = "running pre-flight checks" if kind == "preflight" else "running validation"
     try:
-        authorize(book, user, "preflight" if kind == "preflight" else "validate", what)
+        check_channel(book, command.get("channel_id", ""), command.get("channel_name", ""), name)
+        deps.authorize(user, "preflight" if kind == "preflight" else "validate", what, phase=plan.phase_name)
     except AccessDenied as denied:
         deps.context().audit(actor=user, action=f"{kind}.request", result="refused", phase=plan.phase_name,
                              reason=denied.user_message)  # fmt: skip

@@ -12,7 +12,7 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
 from jobs import blocks
-from jobs.access import AccessDenied, authorize
+from jobs.access import AccessDenied, check_channel
 from jobs.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
 from jobs.lifecycle import cancel_run
 from jobs.plan import Plan, select
@@ -24,8 +24,17 @@ logger = logging.getLogger(__name__)
 def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
     """Parse → authorize → answer (ephemeral). Only `cancel` changes anything, and only after ack."""
     user = command["user_id"]
+    deps.audit_command(user, command)
     book = deps.runbook()
     parsed = parse_rollback(command.get("text", ""), book)
+    if parsed.action != "help":
+        try:
+            check_channel(book, command.get("channel_id", ""), command.get("channel_name", ""), "/rollback")
+        except AccessDenied as denied:
+            deps.context().audit(actor=user, action=f"rollback.{parsed.action}", result="refused",
+                                 channel=command.get("channel_id"), reason=denied.user_message)  # fmt: skip
+            ack(response_type="ephemeral", text=denied.user_message)
+            return
     if parsed.action == "help":
         ack(response_type="ephemeral", text=blocks.help_text(book))
     elif parsed.action in ("status", "history"):
@@ -55,7 +64,7 @@ def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
         ack(response_type="ephemeral", text=title, blocks=plan_blocks)
         return
     try:
-        authorize(book, user, "rollback", f"rolling back {plan.phase_name}")
+        deps.authorize(user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name, plan.level_name)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip
@@ -65,15 +74,19 @@ def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
     if blocker:
         plan_blocks.append(blocks.note(blocker))
+    elif plan.approvals > 1:
+        plan_blocks.append(
+            blocks.note(
+                "✋ Two-person rule: confirming posts an approval card in the alert channel; "
+                "the run starts when a second person with the approver role approves it."
+            )
+        )
     ack(response_type="ephemeral", text=title, blocks=plan_blocks)
 
 
 def _blocker(plan: Plan) -> str | None:
     if plan.needs_checkpoint and plan.checkpoint is None:
         return f"Nothing to roll back to yet: run `/preflight {plan.phase_name}` before the change."
-    if plan.approvals > 1:
-        return (f"{plan.level_name} needs a second approver (two-person rule), which Slack cannot collect yet. "
-                f"From the deploy host: `rollbot rollback {plan.phase_name} --level {plan.level_name}`.")  # fmt: skip
     return None
 
 
@@ -98,7 +111,7 @@ def _cancel(ack: Ack, respond: Respond, book: Runbook, user: str, run_id: str | 
             return
         run_id = active[0].run_id
     try:
-        authorize(book, user, "cancel", "cancelling a run")
+        deps.authorize(user, "cancel", "cancelling a run")
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
         ack(response_type="ephemeral", text=denied.user_message)

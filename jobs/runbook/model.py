@@ -241,18 +241,33 @@ class Role(StrictModel):
     groups: list[str] = []
 
 
+ACCESS_ACTIONS = ("rollback", "preflight", "validate", "cancel", "verify", "approve", "incident")
+
+
 class Access(StrictModel):
-    """Who may do what. Unset in the runbook: nobody may roll back."""
+    """Who may do what. Unset in the runbook: nobody may roll back.
+
+    `actions` maps an action (`rollback`, `preflight`, `validate`, `cancel`, `verify`, `approve`,
+    `incident`), optionally narrowed to a phase or level (`rollback/phase3`,
+    `rollback/phase3/level3`), to the role it needs; the most specific entry wins, `default`
+    covers the rest. `channels` (IDs or `#names`) limits where commands are accepted.
+    """
 
     roles: dict[str, Role]
     default: str = "operator"
     actions: dict[str, str] = {}
+    channels: list[str] = []
 
     @model_validator(mode="after")
     def _roles_exist(self) -> Access:
         for role in [self.default, *self.actions.values()]:
             if role not in self.roles:
                 raise ValueError(f"role {role!r} is used but not defined under roles")
+        for key in self.actions:
+            parts = key.split("/")
+            if parts[0] not in ACCESS_ACTIONS or len(parts) > 3 or not all(parts):
+                raise ValueError(f"unknown action {key!r}: use one of {', '.join(ACCESS_ACTIONS)}, "
+                                 "optionally /<phase>[/<level>]")  # fmt: skip
         return self
 
 

@@ -96,6 +96,8 @@ def test_break_glass_rollback_runs_here_prints_steps_and_audits(ctx: Context, en
     assert actions == [
         (actor, "rollback.request", "queued"),
         (actor, "rollback.start", "running"),
+        (actor, "step.end", "succeeded"),
+        (actor, "step.end", "succeeded"),
         (actor, "rollback.end", "succeeded"),
     ]
 

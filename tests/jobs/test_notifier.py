@@ -49,7 +49,8 @@ def test_final_state_is_delivered_once_slack_answers_again(
     replies = [c.params["text"] for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.params]
     assert any("boom" in r for r in replies)
     assert any("Slack could not be reached from" in r and "arrived late" in r for r in replies)
-    assert len(slack.calls_to("upload")) == 1
+    uploads = [c.params["content"] for c in slack.calls_to("upload")]
+    assert len(uploads) == 2 and sum(u.startswith("# Incident report") for u in uploads) == 1  # the log, the report
 
     # Syncing again changes nothing: no second post, reply or upload.
     calls = len(slack.calls)

@@ -1,0 +1,73 @@
+"""The approval card's buttons: *Approve* (a second person with the approver role starts the run)
+and *Reject* (an approver declines, or the requester withdraws).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, Respond
+
+from bot import deps
+from jobs import approvals, blocks
+from jobs.access import AccessDenied
+from jobs.approvals_model import ApprovalStore
+from jobs.exceptions import RollbotError
+from jobs.notifier import alert_channel
+
+logger = logging.getLogger(__name__)
+
+
+def _say(respond: Respond, text: str) -> None:
+    respond(text=text, replace_original=False, response_type="ephemeral")
+
+
+def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Approve*: authorize the approver role, refuse the requester, start the run exactly once."""
+    ack()
+    user, run_id = body["user"]["id"], str(body["actions"][0].get("value") or "")
+    ctx, book = deps.context(), deps.runbook()
+    try:
+        pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
+        deps.authorize(user, "approve", "approving a rollback", pending.phase if pending else None,
+                       pending.level if pending else None)  # fmt: skip
+        record = approvals.approve(ctx, book, run_id, user)
+    except AccessDenied as denied:
+        ctx.audit(actor=user, action="approval.approve", result="refused", run_id=run_id, reason=denied.user_message)
+        _say(respond, denied.user_message)
+        return
+    except RollbotError as error:
+        ctx.audit(actor=user, action="approval.approve", result="not started", run_id=run_id,
+                  reason=error.user_message)  # fmt: skip
+        _say(respond, error.user_message)
+        return
+    except RedisError:
+        logger.exception("Redis unreachable while approving %s", run_id)
+        _say(respond, "rollbot cannot reach Redis: nothing was started. The break-glass CLI works without it.")
+        return
+    _say(respond, f"✅ Approved: rollback {blocks.target(record)} is run `{record.run_id}`, requested by "
+                  f"{blocks.who(record.actor)}; progress in {alert_channel(ctx, book)}.")  # fmt: skip
+
+
+def reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    """*Reject*: the requester withdraws, or a person with the approver role declines."""
+    ack()
+    user, run_id = body["user"]["id"], str(body["actions"][0].get("value") or "")
+    ctx = deps.context()
+    try:
+        pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
+        if pending is None or user != pending.requested_by:
+            deps.authorize(user, "approve", "rejecting a rollback request", pending.phase if pending else None,
+                           pending.level if pending else None)  # fmt: skip
+        approvals.reject(ctx, run_id, user)
+    except (AccessDenied, RollbotError) as error:
+        ctx.audit(actor=user, action="approval.reject", result="refused", run_id=run_id, reason=error.user_message)
+        _say(respond, error.user_message)
+        return
+    except RedisError:
+        logger.exception("Redis unreachable while rejecting %s", run_id)
+        _say(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
+        return
+    _say(respond, f"🚫 Rejected: run `{run_id}` will not start.")
