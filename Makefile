@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint types unit bench clean
+.PHONY: test lint types unit bench demo clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: lint types unit
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
+
+$(BIN)/.demo-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev,demo]'
+	touch $@
+
+# A whole incident on this machine (no Slack, PagerDuty or system Redis needed): see examples/demo.py.
+demo: $(BIN)/.demo-installed
+	$(BIN)/python -m examples.demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
