@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from jobs import access
 from jobs.access import Action, GroupMembers
 from jobs.context import Context
-from jobs.factory import get_quick_slack_client, get_web_context
+from jobs.factory import get_web_context
 from jobs.plan import Kind, Plan, select, with_checkpoint
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
@@ -37,7 +37,7 @@ def plan(book: Runbook, kind: Kind, phase: str | None, level: str | None = None)
 def members() -> GroupMembers:
     """Slack user groups' members, for roles granted to groups (cached in Redis)."""
     ctx = context()
-    return GroupMembers(ctx, get_quick_slack_client(), ctx.settings.rollbot_group_cache_seconds)
+    return GroupMembers(ctx, ctx.settings.rollbot_group_cache_seconds)
 
 
 def authorize(user_id: str, action: Action, what: str, phase: str | None = None, level: str | None = None) -> None:

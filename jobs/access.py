@@ -15,6 +15,7 @@ from typing import Literal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from jobs import chains
 from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.runbook.model import Runbook
@@ -75,7 +76,14 @@ def authorize(
     if role is None:
         raise AccessDenied(f"Nobody may {what} yet: the runbook grants no roles. {HOW_TO_GRANT}")
     if not holds(runbook, user_id, role, members):
-        raise AccessDenied(f"Sorry <@{user_id}>, {what} requires the `{role}` role.")
+        unknown = [g for g in _groups_of(runbook, role) if members is not None and members(g) is None]
+        hint = (f" (the members of {', '.join(unknown)} are not known right now: rollbot's worker refreshes "
+                "them from Slack)") if unknown else ""  # fmt: skip
+        raise AccessDenied(f"Sorry <@{user_id}>, {what} requires the `{role}` role.{hint}")
+
+
+def _groups_of(runbook: Runbook, role: str) -> list[str]:
+    return list(runbook.access.roles[role].groups) if runbook.access and role in runbook.access.roles else []
 
 
 def check_channel(runbook: Runbook, channel_id: str, channel_name: str, command: str) -> None:
@@ -86,30 +94,72 @@ def check_channel(runbook: Runbook, channel_id: str, channel_name: str, command:
     raise AccessDenied(f"`{command}` is accepted only in {', '.join(allowed)}.")
 
 
+STALE_AFTER_TTLS = 3  # members refreshed longer ago than this many TTLs are not trusted any more
+
+
+def _group_key(ctx: Context, group_id: str) -> str:
+    return f"{ctx.keys.namespace}:group:{group_id}"
+
+
 class GroupMembers:
-    """A Slack user group's members, cached in Redis for `ttl` seconds (shared by every process).
-    A stale or missing entry is fetched again with a short, single attempt (the caller is
-    answering Slack); when Slack cannot answer, the last known members are used.
+    """A Slack user group's members as the worker last fetched them (Redis only: no Slack call
+    while answering Slack). Entries older than `STALE_AFTER_TTLS` × `ttl` are not trusted: the
+    role is refused until the worker can ask Slack again.
     """
 
-    def __init__(self, ctx: Context, client: WebClient, ttl: float) -> None:
+    def __init__(self, ctx: Context, ttl: float) -> None:
         self.ctx = ctx
-        self.client = client
         self.ttl = ttl
 
     def __call__(self, group_id: str) -> frozenset[str] | None:
-        """The members of `group_id`, or None when they were never known and Slack cannot say."""
-        key = f"{self.ctx.keys.namespace}:group:{group_id}"
-        raw = self.ctx.redis.get(key)
+        """The members of `group_id`, or None when they are not known recently enough."""
+        raw = self.ctx.redis.get(_group_key(self.ctx, group_id))
         cached = json.loads(raw) if raw else None
-        if cached is not None and time.time() - float(cached["at"]) < self.ttl:
+        if cached is not None and time.time() - float(cached["at"]) < STALE_AFTER_TTLS * max(self.ttl, 1.0):
             return frozenset(cached["members"])
+        logger.warning("members of user group %s not known recently: the role it grants is refused", group_id)
+        return None
+
+
+def groups_named(runbook: Runbook) -> set[str]:
+    """Every user group the runbook grants a role to."""
+    return {group for role in (runbook.access.roles.values() if runbook.access else []) for group in role.groups}
+
+
+def refresh_groups(ctx: Context, runbook: Runbook, client: WebClient) -> dict[str, int]:
+    """Fetch the members of every group the runbook names (`usergroups.users.list`). A definite
+    answer from Slack (members, or an error such as `no_such_subteam`: no members) is stored; a
+    network failure keeps the last entry, which stops being trusted once it is stale. Returns the
+    member counts stored.
+    """
+    counts = {}
+    for group in sorted(groups_named(runbook)):
         try:
-            answer = self.client.usergroups_users_list(usergroup=group_id)
-        except (SlackApiError, SlackClientError, OSError) as error:
-            logger.warning("members of user group %s not refreshed (%s); using %s", group_id, error,
-                           "the last known ones" if cached else "none")  # fmt: skip
-            return frozenset(cached["members"]) if cached else None
-        members = [str(user) for user in answer.get("users") or []]
-        self.ctx.redis.set(key, json.dumps({"members": members, "at": time.time()}), ex=7 * 86400)
-        return frozenset(members)
+            answer = client.usergroups_users_list(usergroup=group)
+            members = [str(user) for user in answer.get("users") or []]
+        except SlackApiError as error:  # Slack answered: the group grants nobody
+            logger.error("user group %s: Slack says %s; it grants no role", group, error.response.get("error"))
+            members = []
+        except (SlackClientError, OSError) as error:
+            logger.warning("user group %s not refreshed: %s", group, error)
+            continue
+        ctx.redis.set(_group_key(ctx, group), json.dumps({"members": members, "at": time.time()}), ex=7 * 86400)
+        counts[group] = len(members)
+    return counts
+
+
+GROUP_CHAIN = "@user-groups"  # not a health source name (those cannot start with @)
+
+
+def ensure_group_refresh(ctx: Context, runbook: Runbook) -> bool:
+    """Keep the members of the runbook's user groups fresh: a chain refreshing them every
+    `ROLLBOT_GROUP_CACHE_SECONDS` (at least 1 s). True when it was (re)started.
+    """
+    if not groups_named(runbook):
+        return False
+    return chains.ensure(ctx, group_chain(), max(1.0, ctx.settings.rollbot_group_cache_seconds), 120)
+
+
+def group_chain() -> chains.Chain:
+    """The chain refreshing user-group members."""
+    return chains.Chain(GROUP_CHAIN, "jobs.tasks.refresh_user_groups", "refresh Slack user-group members")

@@ -47,7 +47,8 @@ class Alert(BaseModel):
     kind: AlertKind = "breach"
     state: AlertState = "firing"
     metric: str
-    value: float | None = None
+    value: float | None = None  # the latest
+    first_value: float | None = None  # when it was raised (set by `model_post_init` from `value`)
     threshold: str = ""  # "< 0.9", as people read it
     severity: str = "critical"
     detail: str = ""  # what the last measurement or message said
@@ -75,6 +76,11 @@ class Alert(BaseModel):
     channel: str | None = None
     ts: str | None = None
     count: int = 1  # filled from the counter when read
+
+    def model_post_init(self, _context: object) -> None:
+        """A new alert remembers the value it was raised with."""
+        if self.first_value is None:
+            self.first_value = self.value
 
     @property
     def is_open(self) -> bool:

@@ -9,7 +9,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError, RedisError, WatchError
 from redis.lock import Lock
 from rq import Retry
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -44,10 +44,13 @@ def request_approval(ctx: Context, plan: Plan, requester: str, request: str, ori
     now = ctx.clock()
     run_id = new_run_id("rollback", now)
     if not ctx.redis.set(key, run_id, nx=True, ex=REQUEST_TTL_SECONDS):
-        earlier = store.get(optional_text(ctx.redis.get(key)) or "")
+        earlier_id = optional_text(ctx.redis.get(key)) or ""
+        earlier = store.get(earlier_id)
         if earlier is None:
             raise RollbotError("This was just confirmed; the approval request is being posted.")
-        return earlier
+        if earlier.state == "pending" or not _replace_request(ctx, key, earlier_id, run_id):
+            return earlier  # a double click, or another click just asked again
+        # the earlier request expired or was rejected: this click asks again
     approval = Approval(
         run_id=run_id, service=plan.runbook.service, phase=plan.phase_name, level=plan.level_name or "",
         requested_by=requester, requested_at=now,
@@ -62,7 +65,9 @@ def request_approval(ctx: Context, plan: Plan, requester: str, request: str, ori
     queue = get_queue("notify")
     queue.enqueue("jobs.tasks.sync_approval_card", run_id, job_id=ctx.keys.job("approval-card", f"{run_id}-new"),
                   retry=CARD_RETRY, description=f"approval card {run_id}")  # fmt: skip
-    queue.enqueue_at(approval.expires_at, "jobs.tasks.expire_approval", run_id,
+    # RQ schedules in whole seconds and may run a job up to a second early: aim past the expiry.
+    queue.enqueue_at(approval.expires_at.replace(microsecond=0) + timedelta(seconds=2), "jobs.tasks.expire_approval",
+                     run_id,
                      job_id=ctx.keys.job("approval-expiry", run_id),
                      description=f"approval expiry {run_id}")  # fmt: skip
     return approval
@@ -101,13 +106,18 @@ def approve(ctx: Context, runbook: Runbook, run_id: str, approver: str) -> RunRe
         plan = _plan(ctx, runbook, approval)
         parent = ctx.runs.get(approval.parent_run_id) if approval.parent_run_id else None
         origin = Origin(parent=parent, alert_id=approval.alert_id, run_id=run_id, approved_by=approver)
-        record = enqueue_run(ctx, plan, approval.requested_by, origin)
-        _decide(ctx, run_id, "approved", approver)
+        _decide(ctx, run_id, "approved", approver)  # first: a failure after this can never start it twice
+        ctx.audit(actor=approver, action="approval.approve", result="approved", run_id=run_id,
+                  requested_by=approval.requested_by)  # fmt: skip
+        try:
+            record = enqueue_run(ctx, plan, approval.requested_by, origin)
+        except (RollbotError, RedisError):
+            _decide(ctx, run_id, "pending", None, expected="approved")  # not started: it may be approved again
+            ctx.audit(actor=approver, action="approval.approve", result="not started", run_id=run_id)
+            raise
     finally:
         with contextlib.suppress(LockError):
             lock.release()
-    ctx.audit(actor=approver, action="approval.approve", result="approved", run_id=run_id,
-              requested_by=approval.requested_by)  # fmt: skip
     return record
 
 
@@ -143,19 +153,47 @@ def reject(ctx: Context, run_id: str, user: str) -> Approval:
 
 def expire(ctx: Context, run_id: str) -> bool:
     """Mark a request that is still pending past its expiry `expired` (RQ's scheduler calls this)."""
-    approval = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
-    if approval is None or approval.state != "pending" or ctx.clock() < approval.expires_at:
+    lock = _decision_lock(ctx, run_id)
+    if not lock.acquire():
         return False
-    _decide(ctx, run_id, "expired", None)
+    try:
+        approval = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
+        if approval is None or approval.state != "pending" or ctx.clock() < approval.expires_at:
+            return False
+        _decide(ctx, run_id, "expired", None)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
     ctx.audit(actor="rollbot", action="approval.expire", result="expired", run_id=run_id)
     return True
 
 
-def _decide(ctx: Context, run_id: str, state: ApprovalState, user: str | None) -> Approval:
+def _replace_request(ctx: Context, key: str, old_id: str, run_id: str) -> bool:
+    """Point the request token at a new approval if it still points at `old_id`."""
+    with ctx.redis.pipeline() as pipe:
+        try:
+            pipe.watch(key)  # type: ignore[no-untyped-call]
+            if optional_text(pipe.get(key)) != old_id:
+                return False
+            pipe.multi()
+            pipe.set(key, run_id, ex=REQUEST_TTL_SECONDS)
+            pipe.execute()
+        except WatchError:
+            return False
+    return True
+
+
+def _decide(
+    ctx: Context, run_id: str, state: ApprovalState, user: str | None, expected: ApprovalState = "pending"
+) -> Approval:
+    """Move the request from `expected` to `state` (under its decision lock)."""
     now = ctx.clock()
 
-    def settle(approval: Approval) -> None:
+    def settle(approval: Approval) -> bool:
+        if approval.state != expected:
+            return False
         approval.state, approval.decided_by, approval.decided_at = state, user, now
+        return True
 
     decided = ApprovalStore(ctx.redis, ctx.keys).update(run_id, settle)
     if decided is None:

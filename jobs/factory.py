@@ -108,18 +108,6 @@ def slack_client(token: str | None) -> WebClient:
     )
 
 
-QUICK_SLACK_TIMEOUT_SECONDS = 2
-
-
-@lru_cache
-def get_quick_slack_client() -> WebClient:
-    """A bot-token client for lookups made while answering Slack: one attempt, a short timeout."""
-    settings = get_settings()
-    token = settings.slack_bot_token
-    return WebClient(token=token.get_secret_value() if token else None, base_url=settings.slack_api_url,
-                     timeout=QUICK_SLACK_TIMEOUT_SECONDS, ssl=ssl_context())  # fmt: skip
-
-
 @lru_cache
 def get_slack_client() -> WebClient:
     """The process's Slack client (the bot token from settings)."""

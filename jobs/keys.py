@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # A worker listens in this order: rollbacks first, then the quick Slack deliveries, then the rest.
@@ -20,7 +21,7 @@ class Keys:
 
     def job(self, purpose: str, subject: str) -> str:
         """An RQ job id for rollbot's helper jobs (`notify`, `pd`, `remind`, `escalate`), namespaced."""
-        return f"{self.namespace}-{purpose}-{subject}".replace(":", "-").replace(".", "-")
+        return re.sub(r"[^A-Za-z0-9_-]", "-", f"{self.namespace}-{purpose}-{subject}")  # RQ's job id alphabet
 
     def run(self, run_id: str) -> str:
         """The run record (JSON)."""

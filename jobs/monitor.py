@@ -15,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import secrets
 import threading
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -29,21 +27,17 @@ from pydantic import BaseModel
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from jobs import alert_response
+from jobs import alert_response, chains
 from jobs.alerts import TREND_LENGTH, Alert, AlertKind, new_alert_id
 from jobs.context import Context
 from jobs.exceptions import RunNotFoundError
-from jobs.factory import get_queue
 from jobs.health import http_client, metric_value, normalize
-from jobs.redis_values import optional_text
 from jobs.runbook.model import HealthSource, Runbook, Threshold
 
 logger = logging.getLogger(__name__)
 
 Outcome = Literal["successful", "inconclusive", "failed", "error"]
 _SEVERITY: dict[Outcome, int] = {"successful": 0, "inconclusive": 1, "failed": 2, "error": 3}
-STALE_CHAIN_INTERVALS = 3  # a chain whose next poll is this many intervals late is restarted
-STALE_CHAIN_MIN_SECONDS = 30.0
 
 
 class Measurement(BaseModel):
@@ -327,35 +321,25 @@ def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -
 # --- the poll chain (RQ's scheduler) ------------------------------------------------------------
 
 
+def poll_chain(name: str) -> chains.Chain:
+    """The chain polling health source `name`."""
+    return chains.Chain(name, "jobs.tasks.monitor_poll", f"poll health source {name}")
+
+
 def schedule_next(ctx: Context, name: str, source: HealthSource, generation: str, delay: float) -> None:
     """Queue the chain's next poll `delay` seconds from now (RQ's scheduler moves it to the queue)."""
-    _schedule(ctx, name, generation, delay, source.interval, int(source.request_timeout) + 120)
+    chains.schedule(ctx, poll_chain(name), generation, delay, source.interval, int(source.request_timeout) + 120)
 
 
 def schedule_retry(ctx: Context, name: str, generation: str) -> None:
     """Keep the chain alive while the runbook cannot be read: poll again at the last known interval."""
-    interval = float(optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "interval")) or 30.0)
-    _schedule(ctx, name, generation, interval, interval, 180)
-
-
-def _schedule(ctx: Context, name: str, generation: str, delay: float, interval: float, job_timeout: int) -> None:
-    due = time.time() + delay
-    ctx.redis.hset(ctx.keys.monitor_chain(name),
-                   mapping={"generation": generation, "due": f"{due:.3f}", "interval": f"{interval:g}"})  # fmt: skip
-    options: dict[str, Any] = {
-        "job_id": ctx.keys.job("monitor", f"{name}-{generation}-{time.time_ns()}"), "result_ttl": 0,
-        "failure_ttl": 3600, "job_timeout": job_timeout, "description": f"poll health source {name}",
-    }  # fmt: skip
-    queue = get_queue("monitor")
-    if delay > 0:
-        queue.enqueue_in(timedelta(seconds=delay), "jobs.tasks.monitor_poll", name, generation, **options)
-    else:
-        queue.enqueue("jobs.tasks.monitor_poll", name, generation, **options)
+    interval = chains.last_interval(ctx, name)
+    chains.schedule(ctx, poll_chain(name), generation, interval, interval, 180)
 
 
 def chain_is_current(ctx: Context, name: str, generation: str) -> bool:
     """Whether `generation` is the source's current chain (a restarted chain stops the old one)."""
-    return optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "generation")) == generation
+    return chains.is_current(ctx, name, generation)
 
 
 def ensure_monitors(ctx: Context, runbook: Runbook) -> list[str]:
@@ -365,13 +349,8 @@ def ensure_monitors(ctx: Context, runbook: Runbook) -> list[str]:
     started = []
     for name, source in runbook.health.items():
         try:
-            due = optional_text(ctx.redis.hget(ctx.keys.monitor_chain(name), "due"))
-            late = max(STALE_CHAIN_INTERVALS * source.interval, STALE_CHAIN_MIN_SECONDS)
-            if due is not None and time.time() < float(due) + late:
+            if not chains.ensure(ctx, poll_chain(name), source.interval, int(source.request_timeout) + 120):
                 continue
-            if not ctx.redis.set(f"{ctx.keys.monitor_chain(name)}:starting", "1", nx=True, ex=10):
-                continue
-            schedule_next(ctx, name, source, secrets.token_hex(4), 0)
         except RedisError as error:
             logger.error("health source %s: monitor not started: %s", name, error)
             continue

@@ -236,7 +236,7 @@ def _summary(data: ReportData, runbook: Runbook | None, target: float) -> str:
         lines.append(f"- **Phase:** {first.phase} ({phase.title}, risk {phase.risk})")
     if data.alert is not None:
         alert = data.alert
-        value = f" = {alert.value:g}" if alert.value is not None else ""
+        value = f" = {alert.first_value:g}" if alert.first_value is not None else ""
         lines.append(
             f"- **Alert:** `{alert.alert_id}` {alert.metric}{value} (threshold {alert.threshold or 'n/a'}), "
             f"first seen {_time(alert.first_seen)}, seen {alert.count}×, now {alert.state}"
@@ -311,8 +311,13 @@ def _recovery_window(data: ReportData) -> tuple[datetime, datetime, str, str] | 
     successful run's end, else to the incident's resolution; None while not recovered.
     """
     first = data.runs[0]
-    if data.alert is not None and data.alert.first_seen <= first.created_at:
+    ids = {run.run_id for run in data.runs}
+    asked = [e.time for e in data.audit if e.action == "approval.request" and e.run_id in ids]  # two-person rule
+    requested = min([first.created_at, *asked])
+    if data.alert is not None and data.alert.first_seen <= requested:
         start, start_what = data.alert.first_seen, f"first alert `{data.alert.alert_id}`"
+    elif requested < first.created_at:
+        start, start_what = requested, f"approval request of `{first.run_id}`"
     else:
         start, start_what = first.created_at, f"request of `{first.run_id}`"
     last = data.runs[-1]
@@ -396,7 +401,7 @@ def timeline(data: ReportData) -> list[Event]:
     found = _Events()
     if data.alert is not None:
         alert = data.alert
-        value = f" = {alert.value:g}" if alert.value is not None else ""
+        value = f" = {alert.first_value:g}" if alert.first_value is not None else ""
         what = f"First alert `{alert.alert_id}`: {alert.metric}{value} ({alert.threshold or alert.kind})"
         found.add(alert.first_seen, what, _who_name(alert.posted_by or alert.source))
     if data.incident is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -10,7 +11,18 @@ from typing import Any
 import pagerduty
 from rq import get_current_job
 
-from jobs import alert_channel, alert_intake, alert_response, alert_rules, approvals, escalation, monitor, report
+from jobs import (
+    access,
+    alert_channel,
+    alert_intake,
+    alert_response,
+    alert_rules,
+    approvals,
+    chains,
+    escalation,
+    monitor,
+    report,
+)
 from jobs.escalation import RunEscalation
 from jobs.exceptions import RollbotError, RunbookError
 from jobs.factory import get_context, get_slack_client
@@ -254,3 +266,14 @@ def post_incident_report(run_id: str) -> str:
             logger.error("run %s: giving up on posting its incident report; `rollbot report %s` prints it",
                          run_id, run_id)  # fmt: skip
         raise
+
+
+def refresh_user_groups(chain_name: str, generation: str) -> str:
+    """Refresh the members of the runbook's user groups, then queue the next refresh."""
+    ctx = get_context()
+    if not chains.is_current(ctx, chain_name, generation):
+        return "superseded"
+    interval = max(1.0, ctx.settings.rollbot_group_cache_seconds)
+    chains.schedule(ctx, access.group_chain(), generation, interval, interval, 120)
+    runbook = load_runbook_cached(ctx.settings.runbook)
+    return json.dumps(access.refresh_groups(ctx, runbook, get_slack_client()))

@@ -13,6 +13,7 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from jobs.access import ensure_group_refresh
 from jobs.context import Context
 from jobs.exceptions import RunbookError
 from jobs.factory import get_context, get_queue
@@ -66,13 +67,16 @@ class RollbotWorker(Worker):
 
 
 def start_monitoring(ctx: Context) -> None:
-    """Make sure every health source of the runbook is being polled (a broken runbook is logged)."""
+    """Make sure every health source of the runbook is being polled and its user groups' members
+    are kept fresh (a broken runbook is logged).
+    """
     try:
         runbook = load_runbook_cached(ctx.settings.runbook)
     except RunbookError as error:
         logger.error("runbook unreadable; health monitoring waits for it: %s", error.user_message)
         return
     ensure_monitors(ctx, runbook)
+    ensure_group_refresh(ctx, runbook)
 
 
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:

@@ -38,7 +38,7 @@ GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 def _clear_caches() -> None:
     caches = (get_settings, factory.get_redis, factory.get_keys, factory.get_context, factory.get_web_context,
-              factory.get_slack_client, factory.get_quick_slack_client)  # fmt: skip
+              factory.get_slack_client)  # fmt: skip
     for cached in caches:
         cached.cache_clear()
 

@@ -39,13 +39,16 @@ def _recorded(respond: Respond, record: Callable[[], object]) -> bool:
 
 
 def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) -> tuple[str, Alert, str] | None:
-    """The user, the open alert and the button's value, once the user may act (else None, said)."""
+    """The user, the open alert and the button's value, once the user may act (else None, said).
+    A *Roll back* click is authorized for the phase and level it would start.
+    """
     user, value = body["user"]["id"], str(body["actions"][0].get("value") or "")
-    alert_id = value.split("|", 1)[0]
+    alert_id, _, level = value.partition("|")
     ctx = deps.context()
     try:
-        deps.authorize(user, action, what)
         alert = ctx.alerts.get(alert_id)
+        phase = alert.phase if alert is not None and action == "rollback" else None
+        deps.authorize(user, action, what, phase, level or None if phase else None)
     except AccessDenied as denied:
         ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
                   reason=denied.user_message)  # fmt: skip

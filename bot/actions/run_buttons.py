@@ -94,7 +94,8 @@ def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     ctx = deps.context()
     try:
-        deps.authorize(user, "cancel", "cancelling a run")
+        target = ctx.runs.get(run_id)
+        deps.authorize(user, "cancel", "cancelling a run", target.phase, target.level)
         record = cancel_run(ctx, run_id, user)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)

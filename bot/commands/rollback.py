@@ -111,10 +111,14 @@ def _cancel(ack: Ack, respond: Respond, book: Runbook, user: str, run_id: str | 
             return
         run_id = active[0].run_id
     try:
-        deps.authorize(user, "cancel", "cancelling a run")
+        target = ctx.runs.get(run_id)
+        deps.authorize(user, "cancel", "cancelling a run", target.phase, target.level)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
         ack(response_type="ephemeral", text=denied.user_message)
+        return
+    except RollbotError as error:  # no such run
+        ack(response_type="ephemeral", text=error.user_message)
         return
     ack()
     try:

@@ -145,7 +145,21 @@ def semantic_problems(runbook: Runbook, root: yaml.Node | None = None) -> list[t
             problems.append(_problem(root, loc, "an analysis_only phase has no levels or preflight steps"))
         if not phase.analysis_only and not phase.levels:
             problems.append(_problem(root, loc, "a phase needs at least one level (or analysis_only: true)"))
-    return problems + _target_problems(runbook, root)
+    return problems + _target_problems(runbook, root) + _approval_problems(runbook, root)
+
+
+def _approval_problems(runbook: Runbook, root: yaml.Node | None) -> list[tuple[str, str]]:
+    """A level needing two approvals needs a role named for `approve`, not just the default."""
+    if runbook.access is None:
+        return []
+    problems = []
+    for phase_name, phase in runbook.phases.items():
+        for level_name, level in phase.levels.items():
+            keys = ("approve", f"approve/{phase_name}", f"approve/{phase_name}/{level_name}")
+            if level.approvals > 1 and not any(key in runbook.access.actions for key in keys):
+                problems.append(_problem(root, ("access", "actions"), f"{phase_name} {level_name} needs two "
+                                         "approvals: name the approver role, e.g. `approve: approver`"))  # fmt: skip
+    return problems
 
 
 def _target_problems(runbook: Runbook, root: yaml.Node | None) -> list[tuple[str, str]]:

@@ -268,6 +268,8 @@ class Access(StrictModel):
             if parts[0] not in ACCESS_ACTIONS or len(parts) > 3 or not all(parts):
                 raise ValueError(f"unknown action {key!r}: use one of {', '.join(ACCESS_ACTIONS)}, "
                                  "optionally /<phase>[/<level>]")  # fmt: skip
+            if parts[0] == "incident" and len(parts) > 1:
+                raise ValueError("`incident` (PagerDuty and alert cards) cannot be narrowed to a phase")
         return self
 
 

@@ -144,3 +144,14 @@ def test_durations_accept_the_designed_forms() -> None:
     runbook = parse_runbook(text, "t", Path("/srv"))
     assert [level.budget for level in runbook.phases["p"].levels.values()] == [10, 900, 3600, 42]
     assert runbook.repo == Path("/srv")
+
+
+def test_two_approval_levels_need_a_named_approver_role() -> None:
+    base = 'version: 1\nservice: svc\nrepo: .\nalert_channel: "#a"\n'
+    access = "access: {roles: {operator: {users: [U1]}}, default: operator}\n"
+    level = "phases:\n  p3:\n    title: T\n    risk: high\n    levels:\n      l3: {budget: 1h, approvals: 2, steps: [{run: [x]}]}\n"
+    (problem,) = problems_of(base + access + level)
+    assert problem[0].startswith("access.actions")
+    assert problem[1] == "p3 l3 needs two approvals: name the approver role, e.g. `approve: approver`"
+    narrowed = "access: {roles: {operator: {users: [U1]}}, actions: {incident/p3: operator}}\n"
+    assert "cannot be narrowed" in problems_of(base + narrowed + level)[0][1]
