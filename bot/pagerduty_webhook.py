@@ -58,6 +58,7 @@ def handle(ctx: Context, body: bytes, signature: str | None) -> tuple[int, dict[
         if not ctx.redis.set(seen, "1", nx=True, ex=SEEN_TTL_SECONDS):
             return 200, {"status": "duplicate"}
         get_queue("notify", ctx.redis).enqueue("jobs.tasks.handle_pagerduty_webhook", payload, retry=WEBHOOK_RETRY,
+                                               job_id=ctx.keys.job("webhook", event_id),
                                                description=f"PagerDuty {kind}")  # fmt: skip
     except RedisError:
         logger.exception("PagerDuty webhook %s not queued", event_id)

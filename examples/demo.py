@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -92,6 +93,9 @@ def remove_keys(url: str, namespace: str) -> None:
         for member in client.smembers(registry):
             if namespace.encode() in member:
                 client.srem(registry, member)
+    for key in client.scan_iter(match="rq:scheduler:*", count=1000):  # RQ's scheduler records (they expire too)
+        if client.type(key) == b"hash" and namespace in str(client.hgetall(key)):
+            client.delete(key)
 
 
 # --- the terminal: the channel as a person reads it ------------------------------------------------
@@ -140,12 +144,19 @@ def _block_text(block: dict[str, Any]) -> list[str]:
     return []
 
 
+def plain(text: str) -> str:
+    """Slack's markup as a person sees it: mentions, dates and links as their text."""
+    text = re.sub(r"<!date\^\d+\^[^|>]*\|([^>]*)>", r"\1", text)
+    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    return re.sub(r"<([^|>]+)\|([^>]+)>", r"\2", text)
+
+
 def _render(params: dict[str, Any]) -> str:
     blocks = params.get("blocks")
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
     lines = [line for block in blocks or [] for line in _block_text(block)] or [str(params.get("text", ""))]
-    return "\n".join(lines)
+    return plain("\n".join(lines))
 
 
 class ChannelView:
@@ -171,7 +182,7 @@ class ChannelView:
         params = call.params
         if call.method == "chat.postMessage" and params.get("thread_ts"):
             number = self.numbers.get(str(params["thread_ts"]), 0)
-            self._print(f"    ↳ in the thread of message {number}: {params.get('text', '')}")
+            self._print(f"    ↳ in the thread of message {number}: {plain(str(params.get('text', '')))}")
         elif call.method == "chat.postMessage":
             number = len(self.numbers) + 1
             self.numbers[f"{1700000000 + self._ts_counter(call)}.000100"] = number
@@ -179,7 +190,7 @@ class ChannelView:
         elif call.method == "chat.update":
             number = self.numbers.get(str(params.get("ts")), 0)
             state = (params.get("metadata") or {}).get("event_payload", {})
-            summary = str(params.get("text", "")).split("\n", 1)[0]
+            summary = plain(str(params.get("text", "")).split("\n", 1)[0])
             if self.last_update.get(str(params.get("ts"))) != summary:
                 self.last_update[str(params.get("ts"))] = summary
                 label = state.get("status") or state.get("state") or "updated"
@@ -188,7 +199,7 @@ class ChannelView:
             titles = ", ".join(str(f.get("title")) for f in params.get("files") or [])
             self._print(f"    📎 file in the thread: {titles}")
         elif call.method == "response_url":
-            self._print(f"\n(only visible to you) {params.get('text', '')}")
+            self._print(f"\n(only visible to you) {plain(str(params.get('text', '')))}")
 
     def _ts_counter(self, call: Call) -> int:
         return sum(1 for c in self.slack.calls[: self.slack.calls.index(call) + 1]

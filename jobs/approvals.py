@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from redis.exceptions import LockError, RedisError, WatchError
@@ -206,6 +207,7 @@ def request_card_update(ctx: Context, run_id: str) -> None:
     """Have a worker bring the approval card up to date."""
     try:
         get_queue("notify").enqueue("jobs.tasks.sync_approval_card", run_id, retry=CARD_RETRY,
+                                    job_id=ctx.keys.job("approval-card", f"{run_id}-{time.time_ns()}"),
                                     description=f"approval card {run_id}")  # fmt: skip
     except RedisError as error:
         logger.error("approval %s: card update not queued: %s", run_id, error)

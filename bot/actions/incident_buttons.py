@@ -5,6 +5,7 @@ Stakeholders notified (recorded at once; it stops the business notification cloc
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -41,6 +42,7 @@ def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
     try:
         get_queue("notify", deps.context().redis).enqueue(
             "jobs.tasks.change_incident", key, user, status, retry=INCIDENT_RETRY,
+            job_id=deps.context().keys.job("incident", f"{key}-{status}-{time.time_ns()}"),
             description=f"PagerDuty {status} {key} for {user}",
         )  # fmt: skip
     except RedisError:
@@ -71,8 +73,10 @@ def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     user, key = clicked
     try:
-        get_queue("notify", deps.context().redis).enqueue("jobs.tasks.record_stakeholders_notified", key, user,
-                                                          retry=INCIDENT_RETRY)  # fmt: skip
+        get_queue("notify", deps.context().redis).enqueue(
+            "jobs.tasks.record_stakeholders_notified", key, user, retry=INCIDENT_RETRY,
+            job_id=deps.context().keys.job("stakeholders", f"{key}-{time.time_ns()}"),
+        )  # fmt: skip
     except RedisError:
         logger.exception("could not queue the stakeholder notification of %s", key)
         respond(text="rollbot cannot reach Redis: the reminder may still fire.", replace_original=False,
