@@ -5,7 +5,6 @@ per second); resolve when health recovers, or offer the next level when it does 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import threading
@@ -13,13 +12,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.exceptions import LockError, RedisError
-from redis.lock import Lock
+from redis.exceptions import RedisError
 from rq import Retry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import alert_channel as alert_channels
-from jobs import blocks
+from jobs import blocks, cards
 from jobs.alerts import Alert
 from jobs.context import Context
 from jobs.durations import format_duration
@@ -325,23 +323,20 @@ def request_card_update(ctx: Context, alert_id: str, immediate: bool = False) ->
 
 def sync_card(ctx: Context, alert_id: str) -> bool:
     """Post or update the alert's card now; False when Slack did not take it. One process at a time
-    per card, so it is never posted twice.
+    per card, so it is never posted twice; never two card calls within a second.
     """
-    lock = Lock(ctx.redis, f"{ctx.keys.alert(alert_id)}:card", timeout=60, blocking_timeout=30, thread_local=False)
-    if not lock.acquire():
-        return False
-    try:
+
+    def sync() -> bool:
         last_sent = optional_text(ctx.redis.get(ctx.keys.alert_card_sent(alert_id)))
         wait = float(last_sent) + CARD_UPDATE_SECONDS - time.time() if last_sent else 0.0
-        if wait > 0:  # never two card calls within a second, whatever scheduled them
+        if wait > 0:
             time.sleep(wait)
         ctx.redis.delete(ctx.keys.alert_card_due(alert_id))  # changes from now on schedule a new update
         delivered = _sync_card(ctx, alert_id)
         ctx.redis.set(ctx.keys.alert_card_sent(alert_id), f"{time.time():.3f}", ex=60)
         return delivered
-    finally:
-        with contextlib.suppress(LockError):
-            lock.release()
+
+    return cards.locked(ctx, f"{ctx.keys.alert(alert_id)}:card", sync)
 
 
 def _sync_card(ctx: Context, alert_id: str) -> bool:
@@ -349,24 +344,9 @@ def _sync_card(ctx: Context, alert_id: str) -> bool:
     if alert is None or (not alert.is_open and not alert.ts):  # gone, or closed (merged) before it was shown
         return True
     runbook = load_runbook_cached(ctx.settings.runbook)
-    text, card, metadata = blocks.alert_card(alert, ctx.clock())
-    client = get_slack_client()
-    try:
-        if alert.channel and alert.ts:
-            client.chat_update(channel=alert.channel, ts=alert.ts, text=text, blocks=card, metadata=metadata)
-            return True
-        answer = client.chat_postMessage(channel=alert_channel(ctx, runbook), text=text, blocks=card, metadata=metadata)
-    except _SLACK_ERRORS as error:
-        logger.warning("alert %s: card not delivered to Slack: %s", alert_id, error)
-        return False
-    posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
-    alert_channels.remember(ctx, runbook, posted_channel)
-
-    def place(current: Alert) -> bool:
-        if current.ts:
-            return False
-        current.channel, current.ts = posted_channel, posted_ts
-        return True
-
-    ctx.alerts.update(alert_id, place)
-    return True
+    message = blocks.alert_card(alert, ctx.clock())
+    sent = cards.send(get_slack_client(), alert, alert_channel(ctx, runbook), message, f"alert {alert_id}")
+    if isinstance(sent, tuple):
+        alert_channels.remember(ctx, runbook, sent[0])
+        ctx.alerts.update(alert_id, cards.place(*sent))
+    return sent is not False

@@ -13,10 +13,9 @@ from datetime import timedelta
 from redis.exceptions import LockError, RedisError, WatchError
 from redis.lock import Lock
 from rq import Retry
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import alert_channel as alert_channels
-from jobs import blocks
+from jobs import blocks, cards
 from jobs.access import AccessDenied, required_role
 from jobs.approvals_model import Approval, ApprovalState, ApprovalStore
 from jobs.context import Context
@@ -215,14 +214,7 @@ def request_card_update(ctx: Context, run_id: str) -> None:
 
 def sync_card(ctx: Context, run_id: str) -> bool:
     """Post or update the approval card in the alert channel; False when Slack did not take it."""
-    lock = Lock(ctx.redis, f"{ctx.keys.approval(run_id)}:card", timeout=60, blocking_timeout=30, thread_local=False)
-    if not lock.acquire():
-        return False
-    try:
-        return _sync_card(ctx, run_id)
-    finally:
-        with contextlib.suppress(LockError):
-            lock.release()
+    return cards.locked(ctx, f"{ctx.keys.approval(run_id)}:card", lambda: _sync_card(ctx, run_id))
 
 
 def _sync_card(ctx: Context, run_id: str) -> bool:
@@ -233,25 +225,10 @@ def _sync_card(ctx: Context, run_id: str) -> bool:
     runbook = load_runbook_cached(ctx.settings.runbook)
     level = runbook.phases[approval.phase].levels.get(approval.level) if approval.phase in runbook.phases else None
     role = required_role(runbook, "approve", approval.phase, approval.level) or "approver"
-    text, card, metadata = blocks.approval_card(approval, role, level.budget if level else None)
-    client = get_slack_client()
-    try:
-        if approval.channel and approval.ts:
-            client.chat_update(channel=approval.channel, ts=approval.ts, text=text, blocks=card, metadata=metadata)
-            return True
-        answer = client.chat_postMessage(channel=alert_channels.alert_channel(ctx, runbook), text=text, blocks=card,
-                                         metadata=metadata)  # fmt: skip
-    except (SlackApiError, SlackClientError, OSError) as error:
-        logger.warning("approval %s: card not delivered to Slack: %s", run_id, error)
-        return False
-    posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
-    alert_channels.remember(ctx, runbook, posted_channel)
-
-    def place(current: Approval) -> bool:
-        if current.ts:
-            return False
-        current.channel, current.ts = posted_channel, posted_ts
-        return True
-
-    store.update(run_id, place)
-    return True
+    message = blocks.approval_card(approval, role, level.budget if level else None)
+    channel = alert_channels.alert_channel(ctx, runbook)
+    sent = cards.send(get_slack_client(), approval, channel, message, f"approval {run_id}")
+    if isinstance(sent, tuple):
+        alert_channels.remember(ctx, runbook, sent[0])
+        store.update(run_id, cards.place(*sent))
+    return sent is not False

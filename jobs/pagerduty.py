@@ -24,7 +24,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.registry import ScheduledJobRegistry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from jobs import blocks
+from jobs import blocks, cards
 from jobs.context import Context
 from jobs.exceptions import RunbookError
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
@@ -217,14 +217,7 @@ def sync_card(ctx: Context, key: str) -> bool:
     """Post or update the incident's card in the alert channel; False when Slack did not take it.
     One process at a time per card, so it is never posted twice.
     """
-    lock = Lock(ctx.redis, f"{ctx.keys.incident(key)}:card", timeout=60, blocking_timeout=30, thread_local=False)
-    if not lock.acquire():
-        return False
-    try:
-        return _sync_card(ctx, key)
-    finally:
-        with contextlib.suppress(LockError):
-            lock.release()
+    return cards.locked(ctx, f"{ctx.keys.incident(key)}:card", lambda: _sync_card(ctx, key))
 
 
 def _sync_card(ctx: Context, key: str) -> bool:
@@ -232,30 +225,14 @@ def _sync_card(ctx: Context, key: str) -> bool:
     runbook = _runbook(ctx)
     if incident is None:
         return True
-    text, card_blocks, metadata = blocks.incident_card(incident, runbook.escalation if runbook else None)
-    client = get_slack_client()
-    try:
-        if incident.channel and incident.ts:
-            client.chat_update(channel=incident.channel, ts=incident.ts, text=text, blocks=card_blocks,
-                               metadata=metadata)  # fmt: skip
-            return True
-        channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
-        if not channel:
-            return False
-        answer = client.chat_postMessage(channel=channel, text=text, blocks=card_blocks, metadata=metadata)
-    except _SLACK_ERRORS as error:
-        logger.warning("incident %s: card not updated in Slack: %s", key, error)
+    channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
+    if not channel and not incident.ts:
         return False
-    posted_channel, posted_ts = str(answer["channel"]), str(answer["ts"])
-
-    def place(current: Incident) -> bool:
-        if current.ts:
-            return False
-        current.channel, current.ts = posted_channel, posted_ts
-        return True
-
-    ctx.incidents.update(key, place)
-    return True
+    message = blocks.incident_card(incident, runbook.escalation if runbook else None)
+    sent = cards.send(get_slack_client(), incident, channel or "", message, f"incident {key}")
+    if isinstance(sent, tuple):
+        ctx.incidents.update(key, cards.place(*sent))
+    return sent is not False
 
 
 def reminder_job_id(ctx: Context, key: str) -> str:
