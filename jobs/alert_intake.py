@@ -44,17 +44,24 @@ def accept(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:
     """
     channel_id = known_alert_channel_id(ctx, runbook)
     if channel_id is None:
-        hold(ctx, event)
-        return None
+        held = hold(ctx, event)
+        channel_id = known_alert_channel_id(ctx, runbook)
+        # Learned meanwhile, and the replay may have run before this was held: take it back and
+        # match it here (when the replay already took it, LREM finds nothing: it is matched once).
+        if channel_id is None or not ctx.redis.lrem(ctx.keys.held_messages, 1, held):
+            return None
     if event.get("channel") != channel_id:
         return None
     return receive(ctx, runbook, event)
 
 
-def hold(ctx: Context, event: dict[str, Any]) -> None:
-    """Keep a message until the alert channel's ID is known; a worker learns it and replays them."""
+def hold(ctx: Context, event: dict[str, Any]) -> str:
+    """Keep a message until the alert channel's ID is known (a worker learns it and replays them);
+    returns it as held.
+    """
+    held = json.dumps(event, sort_keys=True)
     with ctx.redis.pipeline() as pipe:
-        pipe.rpush(ctx.keys.held_messages, json.dumps(event))
+        pipe.rpush(ctx.keys.held_messages, held)
         pipe.ltrim(ctx.keys.held_messages, -MAX_HELD, -1)
         pipe.expire(ctx.keys.held_messages, HELD_TTL_SECONDS)
         pipe.execute()
@@ -62,6 +69,7 @@ def hold(ctx: Context, event: dict[str, Any]) -> None:
         logger.warning("alert channel ID not known yet: messages are held until a worker looks it up")
         get_queue("notify").enqueue("jobs.tasks.learn_alert_channel", job_id=ctx.keys.job("learn", "alert-channel"),
                                     retry=LEARN_RETRY, description="look up the alert channel's ID")  # fmt: skip
+    return held
 
 
 def _claim(ctx: Context, alert: Alert, cooldown: float) -> str | None:

@@ -66,9 +66,8 @@ def request_approval(ctx: Context, plan: Plan, requester: str, request: str, ori
     queue.enqueue("jobs.tasks.sync_approval_card", run_id, job_id=ctx.keys.job("approval-card", f"{run_id}-new"),
                   retry=CARD_RETRY, description=f"approval card {run_id}")  # fmt: skip
     # RQ schedules in whole seconds and may run a job up to a second early: aim past the expiry.
-    queue.enqueue_at(approval.expires_at.replace(microsecond=0) + timedelta(seconds=2), "jobs.tasks.expire_approval",
-                     run_id,
-                     job_id=ctx.keys.job("approval-expiry", run_id),
+    expiry = approval.expires_at.replace(microsecond=0) + timedelta(seconds=2)
+    queue.enqueue_at(expiry, "jobs.tasks.expire_approval", run_id, job_id=ctx.keys.job("approval-expiry", run_id),
                      description=f"approval expiry {run_id}")  # fmt: skip
     return approval
 

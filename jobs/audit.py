@@ -35,7 +35,9 @@ def record(
     args: dict[str, Any] | None = None,
     retention_seconds: float = 90 * 86400,
 ) -> str:
-    """Append one entry; entries older than the retention are trimmed (by age, never by count)."""
+    """Append one entry; entries older than the retention are trimmed (by age, never by count).
+    Given a pipeline as `redis`, the entry is queued with it (its id comes with `execute()`).
+    """
     fields: dict[FieldT, EncodableT] = {
         "actor": actor,
         "action": action,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from redis.lock import Lock
 
-from jobs import git, locks
+from jobs import audit, git, locks
 from jobs.checkpoints import Checkpoint
 from jobs.context import Context
 from jobs.exceptions import RollbotError, RunbookError
@@ -169,11 +169,13 @@ def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: R
             if lines:
                 pipe.rpush(ctx.keys.run_log(run_id), *lines)
                 pipe.ltrim(ctx.keys.run_log(run_id), -RUN_LOG_MAX_LINES, -1)
+            if step.status != "running":  # each step's end, audited in the same round trip
+                audit.record(pipe, ctx.keys, actor=record.actor, action="step.end", result=step.status, run_id=run_id,
+                             args={"step": step.index, "title": step.title,
+                                   "started_at": step.started_at.isoformat() if step.started_at else None,
+                                   "duration": round(step.duration, 3) if step.duration is not None else None},
+                             retention_seconds=ctx.settings.rollbot_audit_retention)  # fmt: skip
             pipe.execute()
-        if step.status != "running":  # each step's end, with when it started and how long it took
-            ctx.audit(actor=record.actor, action="step.end", result=step.status, run_id=run_id, step=step.index,
-                      title=step.title, started_at=step.started_at.isoformat() if step.started_at else None,
-                      duration=round(step.duration, 3) if step.duration is not None else None)  # fmt: skip
         notify(step)
 
     def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:

@@ -1,0 +1,291 @@
+"""Memory: resident set of `rollbot web` and `rollbot worker` after warm-up, vs a bare Bolt app and a bare `rq worker`.
+
+RSS is VmRSS from /proc/<pid>/status summed over every process of the server (each is started in
+its own session: a gunicorn master and its workers; an RQ worker and its scheduler process), read
+once the server is warm and idle. Pages a forked process shares with its parent count in each
+(that is what RSS is); the proportional set size (PSS, /proc/<pid>/smaps_rollup), which splits
+them, is given beside it.
+
+- web: `rollbot web --workers 2` after 3 × 30 slash commands (plan, status, help) and a confirm
+  click, vs a bare Bolt app whose /rollback listener only calls ack() served with the very options
+  `rollbot web` gives gunicorn (2 × gthread, 16 threads), after the same commands. That bare server
+  imports only gunicorn and Bolt: `python -m bench.servers bare` (bench/ack.py's) imports rollbot's
+  own modules in its gunicorn master before forking, so its size is given too, not compared with.
+- worker: `rollbot worker` (all queues, scheduler on) after running one rollback and its Slack
+  deliveries, vs `rq worker --with-scheduler` after three no-op jobs.
+
+Target: ≤ 2× each. Rollbot's processes carry pydantic, redis-py, RQ, the PagerDuty client, httpx
+and prometheus-client on top of what the bare ones load; twice the bare footprint is still tens of
+megabytes, small beside any host a rollback runs on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+import trustme
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from bench.click_latency import clean, idle
+from bench.common import Row
+from bench.detect import _env
+from bot.server import serve
+from jobs.context import Context
+from jobs.ids import ActionId
+from jobs.keys import Keys
+from jobs.redaction import Redactor
+from jobs.settings import Settings
+from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, free_port, make_repo, wait_for, write_runbook
+from tests.jobs.test_monitor import checkpoint_then_bad_release
+from tests.standins.pagerduty import PagerDutyStandIn
+from tests.standins.signed import action_body, button_value, command_body, signed_post
+from tests.standins.slack import SlackStandIn
+
+WEB_WORKERS = 2  # `rollbot web`'s default (WEB_CONCURRENCY)
+COMMANDS = ("phase2", "status", "help")
+EACH = 30  # requests per command, from 8 threads: both gunicorn workers serve some
+NOOPS = 3
+SETTLE = 1.0  # seconds of quiet before reading the sizes
+TARGET = 2.0
+RQ = str(Path(sys.executable).with_name("rq"))
+BARE_SERVER = """\
+import json, os, sys
+from gunicorn.app.base import BaseApplication
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+class Server(BaseApplication):
+    def __init__(self, options):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
+        app = App(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+
+        @app.command("/rollback")
+        def ack_only(ack):
+            ack()
+
+        return SlackRequestHandler(app)
+
+Server(json.loads(sys.argv[1])).run()
+"""
+
+
+@dataclass(frozen=True)
+class Size:
+    """A server's processes and their summed sizes (MiB)."""
+
+    processes: int
+    rss: float
+    pss: float
+
+
+def _kib(path: str, field: str) -> int:
+    with contextlib.suppress(OSError), open(path) as lines:
+        for line in lines:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _size(session: int) -> Size:
+    """Summed VmRSS and Pss of every live process in `session` (a process started with a new session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat[0] != "Z" and int(stat[3]) == session:  # state, …, session id
+            pids.append(entry.name)
+    rss = sum(_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
+    pss = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    return Size(len(pids), rss / 1024, pss / 1024)
+
+
+def _gunicorn_options(port: int) -> dict[str, Any]:
+    """The options `rollbot web --workers WEB_WORKERS` gives gunicorn (LOG_LEVEL=WARNING)."""
+    captured: dict[str, Any] = {}
+
+    class Capture:
+        def __init__(self, _factory: object, options: dict[str, Any]) -> None:
+            captured.update(options)
+
+        def run(self) -> None:
+            pass
+
+    with mock.patch("bot.server._Server", Capture):
+        serve("127.0.0.1", port, WEB_WORKERS, "WARNING")
+    return captured
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)  # fmt: skip
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (gunicorn and RQ shut down warmly), then SIGKILL whatever is left of the session."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _serving(proc: subprocess.Popen[str], base: str) -> None:
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            httpx.post(f"{base}/slack/events", content=b"", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return _size(proc.pid).processes == 1 + WEB_WORKERS
+
+    wait_for(answers, 30, f"{proc.args!r} to serve")
+
+
+def _commands(base: str, slack: SlackStandIn) -> list[dict[str, Any]]:
+    """EACH of every command in COMMANDS from 8 threads; returns the answers' JSON."""
+    bodies = [command_body("/rollback", text, ONCALL, slack.response_url("warm")) for text in COMMANDS] * EACH
+
+    def send(http: httpx.Client, body: str) -> dict[str, Any]:
+        response = signed_post(f"{base}/slack/events", body, client=http)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json() if response.content else {}
+        return answer
+
+    with httpx.Client() as http, ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda body: send(http, body), bodies))
+
+
+def _rollbot(ctx: Context, env: dict[str, str], slack: SlackStandIn) -> tuple[Size, Size]:
+    """`rollbot web` and `rollbot worker`, warmed up with the commands and one confirmed rollback."""
+    port = free_port()
+    web = _spawn([ROLLBOT, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(WEB_WORKERS)], env)
+    worker = _spawn([ROLLBOT, "worker"], env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _serving(web, base)
+        answers = _commands(base, slack)
+        plan = next(a for a in answers if "blocks" in a)
+        value = button_value(plan["blocks"], ActionId.ROLLBACK_CONFIRM)
+        response = signed_post(f"{base}/slack/events", action_body(ActionId.ROLLBACK_CONFIRM, value, ONCALL,
+                                                                   slack.response_url("click")))  # fmt: skip
+        assert response.status_code == 200, response.text
+        run = wait_for(lambda: [r for r in ctx.runs.recent(5) if r.kind == "rollback"], 30, "the rollback")[0]
+        wait_for(lambda: not ctx.runs.get(run.run_id).is_active, 60, "the rollback to end")
+        assert ctx.runs.get(run.run_id).status == "succeeded"
+        wait_for(lambda: idle(ctx.redis, ctx.keys.namespace), 30, "the worker to be idle")
+        time.sleep(SETTLE)
+        return _size(web.pid), _size(worker.pid)
+    finally:
+        _end(worker)
+        _end(web)
+
+
+def _bare_web(argv: list[str], env: dict[str, str], port: int, slack: SlackStandIn) -> Size:
+    server = _spawn(argv, env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _serving(server, base)
+        _commands(base, slack)
+        time.sleep(SETTLE)
+        return _size(server.pid)
+    finally:
+        _end(server)
+
+
+def _finished(job: Job) -> bool:
+    return job.get_status(refresh=True) == "finished"
+
+
+def _bare_worker(redis: Redis, namespace: str) -> Size:
+    queue = Queue(f"{namespace}-noop", connection=redis)
+    worker = _spawn([RQ, "worker", "--with-scheduler", "--url", REDIS_URL, "--name", f"{namespace}-worker",
+                     queue.name], {})  # fmt: skip
+    try:
+        for n in range(NOOPS):
+            job = queue.enqueue("jobs.durations.parse_duration", "1s", job_id=f"{namespace}-{n}", result_ttl=60)
+            wait_for(partial(_finished, job), 30, "the no-op job to end")
+        wait_for(lambda: _size(worker.pid).processes == 2, 30, "the worker and its scheduler")
+        time.sleep(SETTLE)
+        return _size(worker.pid)
+    finally:
+        _end(worker)
+
+
+def run() -> list[Row]:
+    """Measure rollbot's web and worker, then the bare server (both kinds) and the bare RQ worker."""
+    redis = Redis.from_url(REDIS_URL)
+    ca = trustme.CA()
+    slack = SlackStandIn().start()
+    pagerduty = PagerDutyStandIn(ca).start()
+    namespace, baseline_ns = f"bench{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:8]}"
+    ctx = Context(redis, Keys(namespace), Settings(rollbot_namespace=namespace, redis_url=REDIS_URL), Redactor([]))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = Path(tmp) / "ca.pem"
+            ca.cert_pem.write_to_path(str(bundle))
+            repo = make_repo(Path(tmp) / "service")
+            env = _env(namespace, write_runbook(Path(tmp) / "runbook.yaml", repo), slack, pagerduty, bundle)
+            checkpoint_then_bad_release(ctx, Path(env["RUNBOOK"]), repo)
+            web, worker = _rollbot(ctx, env, slack)
+            port = free_port()
+            options = json.dumps(_gunicorn_options(port))
+            bare = _bare_web([sys.executable, "-c", BARE_SERVER, options], env, port, slack)
+            port = free_port()
+            servers = _bare_web([sys.executable, "-m", "bench.servers", "bare", str(port)],
+                                {**env, "WEB_CONCURRENCY": str(WEB_WORKERS)}, port, slack)  # fmt: skip
+            rq = _bare_worker(redis, baseline_ns)
+    finally:
+        slack.stop()
+        pagerduty.stop()
+        clean(redis, namespace)
+        clean(redis, baseline_ns)
+    web_ratio, worker_ratio = web.rss / bare.rss, worker.rss / rq.rss
+    return [
+        Row("web memory (RSS)", f"`rollbot web` vs a bare Bolt app (ack only), same gunicorn options ({WEB_WORKERS} "
+            "workers), after the same slash commands", web_ratio, f"≤ {TARGET:g}×", web_ratio <= TARGET,
+            f"rollbot {web.rss:.1f} MiB (PSS {web.pss:.1f}) vs bare {bare.rss:.1f} MiB (PSS {bare.pss:.1f}), "
+            f"{web.processes} processes each; `bench.servers bare`, which imports rollbot before forking: "
+            f"{servers.rss:.1f} MiB (PSS {servers.pss:.1f})"),
+        Row("worker memory (RSS)", "`rollbot worker` (all queues) after one rollback vs `rq worker` after no-op jobs, "
+            "both with RQ's scheduler", worker_ratio, f"≤ {TARGET:g}×", worker_ratio <= TARGET,
+            f"rollbot {worker.rss:.1f} MiB (PSS {worker.pss:.1f}) vs bare {rq.rss:.1f} MiB (PSS {rq.pss:.1f}), "
+            f"{worker.processes} and {rq.processes} processes (worker + scheduler), idle"),
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
