@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import httpx
 import trustme
@@ -46,13 +44,13 @@ from rq.job import Job
 from bench.click_latency import clean, idle
 from bench.common import Row
 from bench.detect import _env
-from bot.server import serve
+from bot.server import gunicorn_options
 from jobs.context import Context
 from jobs.ids import ActionId
 from jobs.keys import Keys
 from jobs.redaction import Redactor
 from jobs.settings import Settings
-from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, free_port, make_repo, wait_for, write_runbook
+from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, free_port, make_repo, stop_worker, wait_for, write_runbook
 from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import action_body, button_value, command_body, signed_post
@@ -131,18 +129,7 @@ def _size(session: int) -> Size:
 
 def _gunicorn_options(port: int) -> dict[str, Any]:
     """The options `rollbot web --workers WEB_WORKERS` gives gunicorn (LOG_LEVEL=WARNING)."""
-    captured: dict[str, Any] = {}
-
-    class Capture:
-        def __init__(self, _factory: object, options: dict[str, Any]) -> None:
-            captured.update(options)
-
-        def run(self) -> None:
-            pass
-
-    with mock.patch("bot.server._Server", Capture):
-        serve("127.0.0.1", port, WEB_WORKERS, "WARNING")
-    return captured
+    return gunicorn_options("127.0.0.1", port, WEB_WORKERS, "WARNING")
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -152,13 +139,7 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 def _end(proc: subprocess.Popen[str]) -> None:
     """SIGTERM (gunicorn and RQ shut down warmly), then SIGKILL whatever is left of the session."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    stop_worker(proc)
 
 
 def _serving(proc: subprocess.Popen[str], base: str) -> None:

@@ -35,15 +35,9 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self._factory()
 
 
-def serve(
-    host: str,
-    port: int,
-    workers: int | None = None,
-    log_level: str = "info",
-    factory: Callable[[], WSGIApp] = build_wsgi_app,
-) -> None:
-    """Serve `factory()`'s app until stopped. `workers` defaults to `WEB_CONCURRENCY` or 2."""
-    options = {
+def gunicorn_options(host: str, port: int, workers: int | None = None, log_level: str = "info") -> dict[str, Any]:
+    """The gunicorn settings `rollbot web` runs with. `workers` defaults to `WEB_CONCURRENCY` or 2."""
+    return {
         "bind": f"{host}:{port}",
         "workers": workers or int(os.environ.get("WEB_CONCURRENCY", "2")),
         "worker_class": "gthread",
@@ -56,4 +50,14 @@ def serve(
         "errorlog": "-",
         "proc_name": "rollbot-web",
     }
-    _Server(factory, options).run()
+
+
+def serve(
+    host: str,
+    port: int,
+    workers: int | None = None,
+    log_level: str = "info",
+    factory: Callable[[], WSGIApp] = build_wsgi_app,
+) -> None:
+    """Serve `factory()`'s app until stopped, with `gunicorn_options`."""
+    _Server(factory, gunicorn_options(host, port, workers, log_level)).run()
