@@ -24,19 +24,10 @@ from jobs.redis_values import text
 from jobs.runbook.loader import load_runbook
 from jobs.runner import execute_run
 from jobs.runs import RunRecord, StepRecord
-from tests.conftest import LEAD, ONCALL, STRANGER, run_worker, write_runbook
+from tests.conftest import LEAD, ONCALL, STRANGER, run_worker
+from tests.jobs.test_escalation import FAILING_DEPLOY, phase3
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
-
-FAILING_DEPLOY = "echo deploy failed >&2; exit 1"
-
-
-def phase3(ctx: Context, env: dict[str, str], repo: Path) -> Path:
-    """Runbook with phase3 (level1's deploy fails), its checkpoint taken."""
-    path = write_runbook(Path(env["RUNBOOK"]), repo, phase3=True)
-    runbook = load_runbook(path)
-    execute_run(ctx, create_run(ctx, select(runbook, "preflight", "phase3"), "cli:test").run_id, runbook)
-    return path
 
 
 def rollback(ctx: Context, path: Path, parent: RunRecord | None = None, actor: str = ONCALL) -> RunRecord:
