@@ -17,13 +17,14 @@ from jobs import audit
 from jobs.durations import parse_duration
 from jobs.enqueue import cli_actor, create_run, enqueue_run
 from jobs.escalation import RunEscalation
-from jobs.exceptions import RollbotError, SettingsError
+from jobs.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
 from jobs.factory import get_context, get_redis
 from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import cancel_run, sweep_interrupted
 from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.redaction import Redactor, configure_logging
 from jobs.report import build_report
+from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
 from jobs.runner import execute_run
@@ -67,7 +68,11 @@ def runbook_check(path: Path | None) -> None:
     """Validate a runbook (default: $RUNBOOK) and print its phases, levels and budgets."""
 
     path = path or get_settings().runbook
-    click.echo(terminal.runbook_summary(path, load_runbook(path)))
+    for file in runbook_files(path):
+        click.echo(terminal.runbook_summary(file, load_runbook(file)))
+    if path.is_dir():
+        books = load_catalog(path)  # what the files must agree on: one service each, one alert channel
+        click.echo(f"{path}: {len(books)} services ({', '.join(books.services)})")
 
 
 def _stop_from_signal(signum: int, _frame: object) -> None:
@@ -75,11 +80,12 @@ def _stop_from_signal(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
+def _run_procedure(kind: Kind, phase: str | None, level: str | None, service: str | None, dry_run: bool, yes: bool,
+                   enqueue: bool) -> None:  # fmt: skip
     """Plan, show, confirm, then run here (or enqueue) one procedure; exit 1 unless it succeeds."""
-    settings = _start("cli", log_level="WARNING")
+    _start("cli", log_level="WARNING")
     ctx = get_context()
-    loaded = load_runbook(settings.runbook)
+    loaded = catalog(ctx).choose(service, "`--service NAME`")
     plan = select(loaded, kind, phase, level)
     plan = with_checkpoint(plan, ctx.checkpoints.get(loaded.service, plan.phase_name))
     click.echo(render_plan(plan))
@@ -127,15 +133,21 @@ def _run_procedure(kind: Kind, phase: str | None, level: str | None, dry_run: bo
         sys.exit(1)
 
 
+SERVICE_OPTION = click.option(
+    "--service", help="The service, when RUNBOOK is a folder of several runbooks (default: the only one)."
+)
+
+
 @cli.command()
 @click.argument("phase")
 @click.option("--level", help="Rollback level (default: the phase's first).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
-def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
+@SERVICE_OPTION
+def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Roll PHASE back (break-glass: runs here, without Slack or workers, unless --enqueue)."""
-    _run_procedure("rollback", phase, level, dry_run, yes, enqueue)
+    _run_procedure("rollback", phase, level, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -143,9 +155,10 @@ def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: b
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
-def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool) -> None:
+@SERVICE_OPTION
+def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Record PHASE's checkpoint and run its pre-flight safety checks."""
-    _run_procedure("preflight", phase, None, dry_run, yes, enqueue)
+    _run_procedure("preflight", phase, None, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -153,9 +166,10 @@ def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the resolved plan and change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--enqueue", is_flag=True, help="Hand the run to the workers instead of running it here.")
-def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool) -> None:
+@SERVICE_OPTION
+def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Run PHASE's validation steps and the recovery checklist's commands."""
-    _run_procedure("validation", phase, None, dry_run, yes, enqueue)
+    _run_procedure("validation", phase, None, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -199,15 +213,16 @@ def history(count: int) -> None:
 def report(run_id: str) -> None:
     """Print the incident report (Markdown) of rollback RUN_ID and its retries and escalations."""
 
-    settings = _start("cli", log_level="WARNING")
+    _start("cli", log_level="WARNING")
+    ctx = get_context()
     try:
-        loaded: Runbook | None = load_runbook(settings.runbook)
-    except RollbotError as error:
+        loaded: Runbook | None = runbook_for(ctx, ctx.runs.get(run_id).service)
+    except (RunbookError, UnknownTargetError) as error:
         click.echo(
             f"rollbot: runbook unreadable, the report uses the manual's defaults: {error.user_message}", err=True
         )
         loaded = None
-    click.echo(build_report(get_context(), run_id, loaded), nl=False)
+    click.echo(build_report(ctx, run_id, loaded), nl=False)
 
 
 def _point_in_time(value: str | None, param: str) -> datetime | None:

@@ -1,4 +1,4 @@
-"""What listeners need, built once per web process: the fail-fast context and the runbook."""
+"""What listeners need, built once per web process: the fail-fast context and the runbooks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from jobs.access import Action, GroupMembers
 from jobs.context import Context
 from jobs.factory import get_web_context
 from jobs.plan import Kind, Plan, select, with_checkpoint
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import Catalog, load_catalog
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -23,9 +23,17 @@ def context() -> Context:
     return get_web_context()
 
 
-def runbook() -> Runbook:
-    """The runbook named by `RUNBOOK`, re-read only when the file changes."""
-    return load_runbook_cached(context().settings.runbook)
+def catalog() -> Catalog:
+    """The runbooks named by `RUNBOOK` (one file, or a folder of one per service), each re-read
+    only when its file changes."""
+    return load_catalog(context().settings.runbook)
+
+
+def runbook(service: str | None) -> Runbook:
+    """The runbook of `service` (the service a run, alert, approval or incident names); None: the
+    only one, or with several the first (for clicks on things that are gone, which then say so)."""
+    books = catalog()
+    return books.get(service) if service is not None else (books.single or books.first)
 
 
 def plan(book: Runbook, kind: Kind, phase: str | None, level: str | None = None) -> Plan:
@@ -40,9 +48,15 @@ def members() -> GroupMembers:
     return GroupMembers(ctx, ctx.settings.rollbot_group_cache_seconds)
 
 
-def authorize(user_id: str, action: Action, what: str, phase: str | None = None, level: str | None = None) -> None:
-    """`AccessDenied` unless the user may do `action` (on `phase`/`level`), user groups included."""
-    access.authorize(runbook(), user_id, action, what, phase=phase, level=level, members=members())
+def authorize(service: str | None, user_id: str, action: Action, what: str, phase: str | None = None,
+              level: str | None = None) -> None:  # fmt: skip
+    """`AccessDenied` unless the user may do `action` (on `phase`/`level`) under the runbook of
+    `service`, user groups included. With no service (a click on something that is gone), the
+    user must hold the role under every runbook.
+    """
+    books = [runbook(service)] if service is not None else list(catalog())
+    for book in books:
+        access.authorize(book, user_id, action, what, phase=phase, level=level, members=members())
 
 
 def audit_command(user_id: str, command: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from slack_sdk import WebClient
@@ -94,6 +94,21 @@ def check_channel(runbook: Runbook, channel_id: str, channel_name: str, command:
     raise AccessDenied(f"`{command}` is accepted only in {', '.join(allowed)}.")
 
 
+def check_channel_any(runbooks: Iterable[Runbook], channel_id: str, channel_name: str, command: str) -> None:
+    """`check_channel` for commands about every service (status, history, help): accepted where any
+    runbook accepts commands.
+    """
+    denials = []
+    for book in runbooks:
+        try:
+            check_channel(book, channel_id, channel_name, command)
+            return
+        except AccessDenied as denied:
+            denials.append(denied)
+    if denials:
+        raise denials[0]
+
+
 STALE_AFTER_TTLS = 3  # members refreshed longer ago than this many TTLs are not trusted any more
 
 
@@ -121,19 +136,20 @@ class GroupMembers:
         return None
 
 
-def groups_named(runbook: Runbook) -> set[str]:
-    """Every user group the runbook grants a role to."""
-    return {group for role in (runbook.access.roles.values() if runbook.access else []) for group in role.groups}
+def groups_named(runbooks: Iterable[Runbook]) -> set[str]:
+    """Every user group the runbooks grant a role to."""
+    return {group for book in runbooks for role in (book.access.roles.values() if book.access else [])
+            for group in role.groups}  # fmt: skip
 
 
-def refresh_groups(ctx: Context, runbook: Runbook, client: WebClient) -> dict[str, int]:
-    """Fetch the members of every group the runbook names (`usergroups.users.list`). A definite
+def refresh_groups(ctx: Context, runbooks: Iterable[Runbook], client: WebClient) -> dict[str, int]:
+    """Fetch the members of every group the runbooks name (`usergroups.users.list`). A definite
     answer from Slack (members, or an error such as `no_such_subteam`: no members) is stored; a
     network failure keeps the last entry, which stops being trusted once it is stale. Returns the
     member counts stored.
     """
     counts = {}
-    for group in sorted(groups_named(runbook)):
+    for group in sorted(groups_named(runbooks)):
         try:
             answer = client.usergroups_users_list(usergroup=group)
             members = [str(user) for user in answer.get("users") or []]
@@ -151,11 +167,11 @@ def refresh_groups(ctx: Context, runbook: Runbook, client: WebClient) -> dict[st
 GROUP_CHAIN = "@user-groups"  # not a health source name (those cannot start with @)
 
 
-def ensure_group_refresh(ctx: Context, runbook: Runbook) -> bool:
-    """Keep the members of the runbook's user groups fresh: a chain refreshing them every
+def ensure_group_refresh(ctx: Context, runbooks: Iterable[Runbook]) -> bool:
+    """Keep the members of the runbooks' user groups fresh: a chain refreshing them every
     `ROLLBOT_GROUP_CACHE_SECONDS` (at least 1 s). True when it was (re)started.
     """
-    if not groups_named(runbook):
+    if not groups_named(runbooks):
         return False
     return chains.ensure(ctx, group_chain(), max(1.0, ctx.settings.rollbot_group_cache_seconds), 120)
 

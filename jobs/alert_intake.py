@@ -18,6 +18,7 @@ from jobs.alerts import Alert, new_alert_id
 from jobs.context import Context
 from jobs.factory import get_queue
 from jobs.redis_values import text
+from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -38,21 +39,22 @@ def poster(event: dict[str, Any]) -> str:
     return str(event.get("username") or profile.get("name") or event.get("bot_id") or "integration")
 
 
-def accept(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:
-    """A message event from Slack: matched when it is in the alert channel; held (and the channel's
-    ID looked up by a worker) while that ID is not known yet. Returns the alert id, if any.
+def accept(ctx: Context, books: Catalog, event: dict[str, Any]) -> list[str]:
+    """A message event from Slack: matched against every runbook's rules when it is in the alert
+    channel; held (and the channel's ID looked up by a worker) while that ID is not known yet.
+    Returns the ids of the alerts it raised or repeated.
     """
-    channel_id = known_alert_channel_id(ctx, runbook)
+    channel_id = known_alert_channel_id(ctx, books.first)  # the runbooks share one alert channel
     if channel_id is None:
         held = hold(ctx, event)
-        channel_id = known_alert_channel_id(ctx, runbook)
+        channel_id = known_alert_channel_id(ctx, books.first)
         # Learned meanwhile, and the replay may have run before this was held: take it back and
         # match it here (when the replay already took it, LREM finds nothing: it is matched once).
         if channel_id is None or not ctx.redis.lrem(ctx.keys.held_messages, 1, held):
-            return None
+            return []
     if event.get("channel") != channel_id:
-        return None
-    return receive(ctx, runbook, event)
+        return []
+    return receive_all(ctx, books, event)
 
 
 def hold(ctx: Context, event: dict[str, Any]) -> str:
@@ -90,14 +92,19 @@ def _recurred(alert: Alert, now: datetime) -> bool:
     return alert.resolved_at is not None and (now - alert.resolved_at).total_seconds() > RECURRENCE_GRACE_SECONDS
 
 
-def replay_held(ctx: Context, runbook: Runbook, channel_id: str) -> int:
+def replay_held(ctx: Context, books: Catalog, channel_id: str) -> int:
     """Match the held messages that were posted in the alert channel; returns how many matched."""
     matched = 0
     while (raw := ctx.redis.lpop(ctx.keys.held_messages)) is not None:
         event = json.loads(text(raw))
-        if event.get("channel") == channel_id and receive(ctx, runbook, event) is not None:
+        if event.get("channel") == channel_id and receive_all(ctx, books, event):
             matched += 1
     return matched
+
+
+def receive_all(ctx: Context, books: Catalog, event: dict[str, Any]) -> list[str]:
+    """Match a message to every runbook's alert rules (each service's alert is its own)."""
+    return [alert_id for book in books if (alert_id := receive(ctx, book, event)) is not None]
 
 
 def receive(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:

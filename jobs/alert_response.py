@@ -28,7 +28,7 @@ from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import alert_channel
 from jobs.plan import select, with_checkpoint
 from jobs.redis_values import optional_text
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord
 
@@ -230,7 +230,7 @@ def _failed_run(ctx: Context, alert: Alert) -> RunRecord | None:
         run = ctx.runs.get(alert.run_id)
     except RunNotFoundError:
         return None
-    return run if not run.is_active and pages_on(ctx, run.status) else None
+    return run if not run.is_active and pages_on(ctx, run.service, run.status) else None
 
 
 def offer_next_level(ctx: Context, runbook: Runbook, alert_id: str, why: str) -> None:
@@ -343,7 +343,7 @@ def _sync_card(ctx: Context, alert_id: str) -> bool:
     alert = ctx.alerts.get(alert_id)
     if alert is None or (not alert.is_open and not alert.ts):  # gone, or closed (merged) before it was shown
         return True
-    runbook = load_runbook_cached(ctx.settings.runbook)
+    runbook = catalog(ctx).first  # the runbooks share one alert channel
     message = blocks.alert_card(alert, ctx.clock())
     sent = cards.send(get_slack_client(), alert, alert_channel(ctx, runbook), message, f"alert {alert_id}")
     if isinstance(sent, tuple):

@@ -20,14 +20,15 @@ MAX_TEXT = 4000  # longer messages are matched on their beginning
 class Match:
     """A message that matched a rule, with the metric's value when the rule captures one."""
 
+    service: str
     rule: AlertRule
     value: float | None
     text: str
 
     @property
     def fingerprint(self) -> str:
-        """Same rule and metric = the same alert (the value may move between repeats)."""
-        return f"rule:{self.rule.name}:{self.rule.metric}"
+        """Same service, rule and metric = the same alert (the value may move between repeats)."""
+        return f"rule:{self.service}/{self.rule.name}:{self.rule.metric}"
 
 
 def builtin_rule(runbook: Runbook) -> AlertRule:
@@ -93,5 +94,5 @@ def match_message(runbook: Runbook, event: dict[str, Any]) -> Match | None:
         if all(re.search(expr, _field(event, path) or "") for path, expr in rule.fields.items()):
             if rule.fields and any(_field(event, path) is None for path in rule.fields):
                 continue
-            return Match(rule, _value(found), text)
+            return Match(runbook.service, rule, _value(found), text)
     return None

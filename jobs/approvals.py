@@ -24,7 +24,7 @@ from jobs.exceptions import RollbotError
 from jobs.factory import get_queue, get_slack_client
 from jobs.plan import Plan, select, with_checkpoint
 from jobs.redis_values import optional_text
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, new_run_id
 
@@ -221,7 +221,7 @@ def _sync_card(ctx: Context, run_id: str) -> bool:
     approval = store.get(run_id)
     if approval is None:
         return True
-    runbook = load_runbook_cached(ctx.settings.runbook)
+    runbook = runbook_for(ctx, approval.service)
     level = runbook.phases[approval.phase].levels.get(approval.level) if approval.phase in runbook.phases else None
     role = required_role(runbook, "approve", approval.phase, approval.level) or "approver"
     message = blocks.approval_card(approval, role, level.budget if level else None)

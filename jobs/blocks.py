@@ -26,7 +26,8 @@ from jobs.durations import format_duration
 from jobs.ids import ActionId, MetadataType
 from jobs.incidents import Incident
 from jobs.plan import Plan, command_text, level_list, step_title
-from jobs.runbook.model import Contacts, Escalation, Runbook
+from jobs.runbook.catalog import Catalog
+from jobs.runbook.model import Contacts, Escalation
 from jobs.runs import RunRecord, StepRecord
 
 SECTION_LIMIT = 2900  # Slack's section text limit is 3000 characters
@@ -107,7 +108,8 @@ def plan_message(plan: Plan, token: str | None) -> tuple[str, list[Block]]:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Dry run: nothing will be changed.")]))
     else:
         commit = plan.checkpoint.commit if plan.checkpoint else None  # what the person saw is what runs
-        value = json.dumps({"kind": plan.kind, "phase": plan.phase_name, "level": plan.level_name, "token": token,
+        value = json.dumps({"kind": plan.kind, "service": plan.runbook.service, "phase": plan.phase_name,
+                            "level": plan.level_name, "token": token,
                             "commit": commit})  # fmt: skip
         confirm = ConfirmObject(
             title="Roll back now?",
@@ -293,25 +295,26 @@ def failure_reply(step: StepRecord) -> str:
 # --- command answers ---------------------------------------------------------------------
 
 
-def help_text(runbook: Runbook) -> str:
-    """What `/rollback help` and every unknown input answer."""
-    phases = []
-    for name, phase in runbook.phases.items():
-        if phase.analysis_only:
-            phases.append(f"• `{name}` — {phase.title} (analysis only)")
-        else:
-            phases.append(f"• `{name}` — {phase.title}, risk {phase.risk}; levels {level_list(phase)}")
-    return "\n".join(
-        [
-            "*rollbot* — emergency rollbacks from the runbook.",
-            "`/rollback <phase> [<level>] [--dry-run]` — show the plan, then confirm to roll back",
-            "`/rollback status` · `/rollback history` · `/rollback cancel [run]` · `/rollback help`",
-            "`/preflight <phase>` — record the checkpoint and run the pre-flight checks",
-            "`/validate [phase]` — the recovery validation checklist",
-            "*Phases*",
-            *phases,
-        ]
-    )
+def help_text(books: Catalog) -> str:
+    """What `/rollback help` and every unknown input answer (with several runbooks, commands name
+    the service first)."""
+    several = len(books) > 1
+    service = "<service> " if several else ""
+    lines = [
+        "*rollbot* — emergency rollbacks from the runbook.",
+        f"`/rollback {service}<phase> [<level>] [--dry-run]` — show the plan, then confirm to roll back",
+        "`/rollback status` · `/rollback history` · `/rollback cancel [run]` · `/rollback help`",
+        f"`/preflight {service}<phase>` — record the checkpoint and run the pre-flight checks",
+        f"`/validate {service}[phase]` — the recovery validation checklist",
+    ]
+    for book in books:
+        lines.append(f"*Phases of `{book.service}`*" if several else "*Phases*")
+        for name, phase in book.phases.items():
+            if phase.analysis_only:
+                lines.append(f"• `{name}` — {phase.title} (analysis only)")
+            else:
+                lines.append(f"• `{name}` — {phase.title}, risk {phase.risk}; levels {level_list(phase)}")
+    return "\n".join(lines)
 
 
 def run_list(records: Sequence[RunRecord], now: datetime, empty: str) -> str:

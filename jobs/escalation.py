@@ -18,12 +18,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs import blocks, report
 from jobs.context import Context
 from jobs.durations import format_duration
-from jobs.exceptions import RunbookError
 from jobs.factory import get_queue, get_slack_client
 from jobs.incidents import Incident, tagged
 from jobs.notifier import alert_channel
 from jobs.pagerduty import cancel_reminder, dispatch, new_event, reminder_job_id, sync_card
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import find_runbook
 from jobs.runbook.model import Escalation, Runbook
 from jobs.runs import RunRecord, StepRecord
 
@@ -34,14 +33,6 @@ def _first_time(ctx: Context, run_id: str, moment: str) -> bool:
     added = ctx.redis.sadd(ctx.keys.run_escalated(run_id), moment)
     ctx.redis.expire(ctx.keys.run_escalated(run_id), 30 * 86400)
     return bool(added)
-
-
-def _runbook(ctx: Context) -> Runbook | None:
-    try:
-        return load_runbook_cached(ctx.settings.runbook)
-    except RunbookError as error:
-        logger.error("runbook unreadable; escalation uses its defaults: %s", error.user_message)
-        return None
 
 
 def details(record: RunRecord) -> dict[str, Any]:
@@ -102,7 +93,7 @@ class RunEscalation:
 
 
 def _started(ctx: Context, record: RunRecord) -> list[threading.Thread]:
-    runbook = _runbook(ctx)
+    runbook = find_runbook(ctx, record.service)
     threads = []
     if record.kind == "rollback":
         threads.append(_change(ctx, record, f"Rollback started: {record.service} {blocks.target(record)}"))
@@ -112,9 +103,9 @@ def _started(ctx: Context, record: RunRecord) -> list[threading.Thread]:
     return threads
 
 
-def pages_on(ctx: Context, status: str) -> bool:
-    """Whether a rollback ending with `status` pages (runbook `escalation.page_on`)."""
-    runbook = _runbook(ctx)
+def pages_on(ctx: Context, service: str, status: str) -> bool:
+    """Whether a rollback of `service` ending with `status` pages (runbook `escalation.page_on`)."""
+    runbook = find_runbook(ctx, service)
     return status in (runbook.escalation.page_on if runbook else Escalation().page_on)
 
 
@@ -123,7 +114,7 @@ def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
     if record.kind == "rollback":
         threads.append(_change(ctx, record, f"Rollback finished ({record.status}): {record.service} "
                                f"{blocks.target(record)}"))  # fmt: skip
-    if record.kind == "rollback" and pages_on(ctx, record.status):
+    if record.kind == "rollback" and pages_on(ctx, record.service, record.status):
         words = blocks.RESULT_WORDS[record.status]
         threads += page(ctx, record, f"{record.service}: {blocks.target(record)} rollback {words}")
     elif record.kind == "rollback" and record.status == "succeeded" and record.incident_key and not record.alert_id:
@@ -167,7 +158,7 @@ def page_incident(
     """Open (or re-trigger) incident `key` in PagerDuty with `evidence` as its details, at `severity`
     (default: the runbook's); starts the business notification clock.
     """
-    runbook = _runbook(ctx)
+    runbook = find_runbook(ctx, service)
     now = ctx.clock()
     incident = ctx.incidents.open(Incident(key=key, service=service, title=summary, run_id=run_id, opened_at=now))
     if not incident.is_open:  # paged again after it was resolved: PagerDuty opens a new incident
@@ -220,7 +211,7 @@ def remind_stakeholders(ctx: Context, key: str) -> bool:
     incident = ctx.incidents.get(key)
     if incident is None or incident.stakeholders_notified_at is not None or not incident.is_open:
         return False
-    runbook = _runbook(ctx)
+    runbook = find_runbook(ctx, incident.service)
     if runbook is None:
         return False
     text = blocks.stakeholder_reminder(incident, runbook.contacts, runbook.escalation, ctx.clock())

@@ -126,13 +126,14 @@ class Keys:
         """Present for `cooldown` after an automated rollback: no second one by itself until it expires."""
         return f"{self.namespace}:cooldown:{service}"
 
-    def monitor(self, source: str) -> str:
-        """The monitor's state of a health source: its measurements, errors in a row, open alert."""
-        return f"{self.namespace}:monitor:{source}"
+    def monitor(self, service: str, source: str) -> str:
+        """The monitor's state of a service's health source: its measurements, errors in a row, open alert."""
+        return f"{self.namespace}:monitor:{service}/{source}"
 
-    def monitor_chain(self, source: str) -> str:
-        """The current poll chain of a health source (older chains stop) and when it polls next."""
-        return f"{self.namespace}:monitor:{source}:chain"
+    def monitor_chain(self, name: str) -> str:
+        """The current job chain `name` (a health source's polls: `service/source`; older chains
+        stop) and when it runs next."""
+        return f"{self.namespace}:monitor:{name}:chain"
 
     def approval(self, run_id: str) -> str:
         """A two-person approval request (JSON), by the run id it reserves."""

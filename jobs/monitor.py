@@ -140,18 +140,18 @@ def measure(runbook: Runbook, source: HealthSource, ca_bundle: Path | None, now:
 # --- deciding ---------------------------------------------------------------------------------
 
 
-def _load(ctx: Context, name: str) -> MonitorState:
-    raw = ctx.redis.get(ctx.keys.monitor(name))
+def _load(ctx: Context, service: str, name: str) -> MonitorState:
+    raw = ctx.redis.get(ctx.keys.monitor(service, name))
     return MonitorState.model_validate_json(raw) if raw else MonitorState()
 
 
-def _save(ctx: Context, name: str, state: MonitorState) -> None:
-    ctx.redis.set(ctx.keys.monitor(name), state.model_dump_json(), ex=30 * 86400)
+def _save(ctx: Context, service: str, name: str, state: MonitorState) -> None:
+    ctx.redis.set(ctx.keys.monitor(service, name), state.model_dump_json(), ex=30 * 86400)
 
 
-def fingerprint(source_name: str) -> str:
-    """One open alert per health source."""
-    return f"health:{source_name}"
+def fingerprint(service: str, source_name: str) -> str:
+    """One open alert per health source of a service."""
+    return f"health:{service}/{source_name}"
 
 
 def _new_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: Measurement, kind: AlertKind,
@@ -159,9 +159,9 @@ def _new_alert(ctx: Context, runbook: Runbook, name: str, source: HealthSource, 
     breach = source.on_breach
     alert = Alert(
         alert_id=new_alert_id(m.at), origin="monitor", source=name, service=runbook.service,
-        fingerprint=fingerprint(name) + (":blind" if kind == "blind" else ""), kind=kind, metric=m.metric,
-        value=m.value, threshold=m.threshold, detail=m.detail, trend=trend[-TREND_LENGTH:], first_seen=m.at,
-        last_seen=m.at,
+        fingerprint=fingerprint(runbook.service, name) + (":blind" if kind == "blind" else ""), kind=kind,
+        metric=m.metric, value=m.value, threshold=m.threshold, detail=m.detail, trend=trend[-TREND_LENGTH:],
+        first_seen=m.at, last_seen=m.at,
         phase=breach.phase if breach and kind != "blind" else None, level=breach.level if breach else None,
         mode=breach.mode if breach else None, dry_run=source.dry_run, confirmed=True,
     )  # fmt: skip
@@ -193,7 +193,7 @@ def decide(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: M
     never opens the same breach twice; an alert not acted upon is acted upon at the next poll).
     Returns PagerDuty delivery threads.
     """
-    state = _load(ctx, name)
+    state = _load(ctx, runbook.service, name)
     state.last = m
     actions: list[Action] = []
     if m.outcome == "error":
@@ -215,7 +215,7 @@ def decide(ctx: Context, runbook: Runbook, name: str, source: HealthSource, m: M
         else:
             state.alert_id = None
             actions += _without_alert(ctx, runbook, name, source, state, m)
-    _save(ctx, name, state)
+    _save(ctx, runbook.service, name, state)
     threads: list[threading.Thread] = []
     for action in actions:
         threads += action()
@@ -275,43 +275,45 @@ def _offer_next_level(ctx: Context, runbook: Runbook, alert_id: str, why: str) -
     return []
 
 
-def adopt(ctx: Context, name: str, alert_id: str) -> str | None:
+def adopt(ctx: Context, service: str, name: str, alert_id: str) -> str | None:
     """The alert that owns the source's current episode: its open alert if it has one, else the
     message alert `alert_id`, which the monitor then resolves on recovery, acts upon when it
     measures the breach itself, or follows up after its rollback. None when the state is busy.
     """
-    lock = _poll_lock(ctx, name, blocking_timeout=10.0)
+    lock = _poll_lock(ctx, service, name, blocking_timeout=10.0)
     if not lock.acquire():
         return None
     try:
-        state = _load(ctx, name)
+        state = _load(ctx, service, name)
         if state.alert_id is not None:
             current = ctx.alerts.get(state.alert_id)
             if current is not None and current.is_open:
                 return current.alert_id
         state.alert_id = alert_id
-        _save(ctx, name, state)
+        _save(ctx, service, name, state)
         return alert_id
     finally:
         with contextlib.suppress(LockError):
             lock.release()
 
 
-def _poll_lock(ctx: Context, name: str, blocking_timeout: float, timeout: int = 60) -> Lock:
+def _poll_lock(ctx: Context, service: str, name: str, blocking_timeout: float, timeout: int = 60) -> Lock:
     """The lock that makes one process at a time read and write a source's monitor state."""
-    return Lock(ctx.redis, f"{ctx.keys.monitor(name)}:lock", timeout=timeout, blocking_timeout=blocking_timeout,
-                thread_local=False)  # fmt: skip
+    return Lock(ctx.redis, f"{ctx.keys.monitor(service, name)}:lock", timeout=timeout,
+                blocking_timeout=blocking_timeout, thread_local=False)  # fmt: skip
 
 
 def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -> list[threading.Thread]:
     """Measure the source and act, one poll of a source at a time (across all workers)."""
-    lock = _poll_lock(ctx, name, max(5.0, source.interval), timeout=max(60, int(source.request_timeout) + 30))
+    lock = _poll_lock(
+        ctx, runbook.service, name, max(5.0, source.interval), timeout=max(60, int(source.request_timeout) + 30)
+    )
     if not lock.acquire():
-        logger.warning("health source %s: previous poll still running; skipped", name)
+        logger.warning("health source %s of %s: previous poll still running; skipped", name, runbook.service)
         return []
     try:
         measurement = measure(runbook, source, ctx.settings.ca_bundle, ctx.clock())
-        ctx.redis.set(f"{ctx.keys.monitor(name)}:last-poll", measurement.model_dump_json(), ex=86400)
+        ctx.redis.set(f"{ctx.keys.monitor(runbook.service, name)}:last-poll", measurement.model_dump_json(), ex=86400)
         return decide(ctx, runbook, name, source, measurement)
     finally:
         with contextlib.suppress(LockError):
@@ -321,8 +323,19 @@ def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -
 # --- the poll chain (RQ's scheduler) ------------------------------------------------------------
 
 
+def chain_name(service: str, source_name: str) -> str:
+    """The poll chain's name: `service/source`."""
+    return f"{service}/{source_name}"
+
+
+def parse_chain_name(name: str) -> tuple[str, str]:
+    """(service, source) of a poll chain's name."""
+    service, _, source_name = name.rpartition("/")
+    return service, source_name
+
+
 def poll_chain(name: str) -> chains.Chain:
-    """The chain polling health source `name`."""
+    """The chain polling the health source `name` (`service/source`)."""
     return chains.Chain(name, "jobs.tasks.monitor_poll", f"poll health source {name}")
 
 
@@ -343,11 +356,13 @@ def chain_is_current(ctx: Context, name: str, generation: str) -> bool:
 
 
 def ensure_monitors(ctx: Context, runbook: Runbook) -> list[str]:
-    """Start a poll chain for every health source that has none, or whose chain stalled (its next
-    poll long overdue). Safe to call from every worker: one start per source. Returns the started.
+    """Start a poll chain for every health source of the runbook that has none, or whose chain
+    stalled (its next poll long overdue). Safe to call from every worker: one start per source.
+    Returns the started chains' names.
     """
     started = []
-    for name, source in runbook.health.items():
+    for source_name, source in runbook.health.items():
+        name = chain_name(runbook.service, source_name)
         try:
             if not chains.ensure(ctx, poll_chain(name), source.interval, int(source.request_timeout) + 120):
                 continue

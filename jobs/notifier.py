@@ -28,11 +28,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs import alert_channel as alert_channels
 from jobs import blocks
 from jobs.context import Context
-from jobs.exceptions import RollbotError, RunbookError
+from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.factory import get_queue
 from jobs.plan import manual_checklist_items
 from jobs.redis_values import text
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, StepRecord
 
@@ -115,8 +115,8 @@ class RunMessage:
     def _sync(self) -> bool:
         record = self.ctx.runs.get(self.run_id)
         try:
-            runbook = load_runbook_cached(self.ctx.settings.runbook)
-        except RunbookError as error:
+            runbook = runbook_for(self.ctx, record.service)
+        except (RunbookError, UnknownTargetError) as error:
             logger.error("run %s: runbook unreadable, Slack not updated: %s", self.run_id, error.user_message)
             return False
         state = {text(k): text(v) for k, v in self.ctx.redis.hgetall(self.key).items()}

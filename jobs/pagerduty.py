@@ -26,12 +26,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import blocks, cards
 from jobs.context import Context
-from jobs.exceptions import RunbookError
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
 from jobs.incidents import Incident
 from jobs.notifier import alert_channel
 from jobs.redis_values import optional_text
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import find_runbook
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ def deliver(ctx: Context, event_id: str) -> bool:
 
 def _send(ctx: Context, event: PagerDutyEvent) -> bool:
     client = pagerduty_events()
-    runbook = _runbook(ctx)
+    runbook = find_runbook(ctx, event.source)  # a broken runbook never stops a page: only its contacts are lost
     if client is None:
         reason = "PAGERDUTY_ROUTING_KEY is not set, so paging is disabled"
         _undelivered(ctx, event, runbook, reason)
@@ -135,14 +134,6 @@ def _send(ctx: Context, event: PagerDutyEvent) -> bool:
     if event.incident_key and event.action in ("trigger", "resolve"):
         _after_delivery(ctx, event)
     return True
-
-
-def _runbook(ctx: Context) -> Runbook | None:
-    try:
-        return load_runbook_cached(ctx.settings.runbook)
-    except RunbookError as error:  # a broken runbook must not stop a page; it only loses the contacts
-        logger.error("runbook unreadable while paging: %s", error.user_message)
-        return None
 
 
 def _links(ctx: Context, event: PagerDutyEvent) -> list[dict[str, str]]:
@@ -197,7 +188,7 @@ def _after_delivery(ctx: Context, event: PagerDutyEvent) -> None:
     sync_card(ctx, key)
     if event.first_failure_at is not None and event.action == "trigger":
         late = blocks.delivered_late(event.first_failure_at, now, event.attempts)
-        _post(ctx, _runbook(ctx), late, thread_of=incident)
+        _post(ctx, find_runbook(ctx, incident.service), late, thread_of=incident)
 
 
 def _post(ctx: Context, runbook: Runbook | None, text: str, thread_of: Incident | None = None) -> None:
@@ -222,9 +213,9 @@ def sync_card(ctx: Context, key: str) -> bool:
 
 def _sync_card(ctx: Context, key: str) -> bool:
     incident = ctx.incidents.get(key)
-    runbook = _runbook(ctx)
     if incident is None:
         return True
+    runbook = find_runbook(ctx, incident.service)
     channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
     if not channel and not incident.ts:
         return False

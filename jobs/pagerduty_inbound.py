@@ -17,7 +17,7 @@ from jobs.factory import get_slack_client, pagerduty_rest
 from jobs.incidents import Incident, key_in_title
 from jobs.notifier import alert_channel
 from jobs.pagerduty import cancel_reminder, sync_card
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
 
 def _post_foreign(ctx: Context, text: str) -> None:
     try:
-        channel = ctx.settings.alert_channel or alert_channel(ctx, load_runbook_cached(ctx.settings.runbook))
+        channel = ctx.settings.alert_channel or alert_channel(ctx, catalog(ctx).first)
         get_slack_client().chat_postMessage(channel=channel, text=text, unfurl_links=False)
     except (*_SLACK_ERRORS, RollbotError) as error:
         logger.warning("PagerDuty event not shown in Slack: %s (%s)", text, error)

@@ -16,13 +16,13 @@ from redis.lock import Lock
 from jobs import audit, git, locks
 from jobs.checkpoints import Checkpoint
 from jobs.context import Context
-from jobs.exceptions import RollbotError, RunbookError
+from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.executor import Executor, new_step_records
 from jobs.lease import RunLease
 from jobs.lifecycle import finalize_abandoned_run, is_abandoned
 from jobs.plan import Plan, select, with_checkpoint
 from jobs.process import output_file
-from jobs.runbook.loader import load_runbook
+from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, RunStatus, StepRecord
 
@@ -39,10 +39,10 @@ def plan_for(ctx: Context, runbook: Runbook, record: RunRecord) -> Plan:
 
 
 def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = ()) -> RunRecord:
-    """Load the runbook named in settings and execute the queued run `run_id` (the RQ job body)."""
+    """Load the run's service's runbook and execute the queued run `run_id` (the RQ job body)."""
     try:
-        runbook = load_runbook(ctx.settings.runbook)
-    except RunbookError as error:
+        runbook = runbook_for(ctx, ctx.runs.get(run_id).service)
+    except (RunbookError, UnknownTargetError) as error:
         record = _end_unstarted(ctx, run_id, "failed", f"runbook could not be loaded: {error.user_message}")
         for observer in observers:
             observer(None)

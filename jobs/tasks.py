@@ -24,12 +24,12 @@ from jobs import (
     report,
 )
 from jobs.escalation import RunEscalation
-from jobs.exceptions import RollbotError, RunbookError
+from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.factory import get_context, get_slack_client
 from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
 from jobs.pagerduty import deliver
 from jobs.pagerduty_inbound import change_status, handle_webhook, thread_note
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runner import execute_queued_run
 
@@ -127,25 +127,27 @@ def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:
 # --- the monitor and alerts -------------------------------------------------------------------
 
 
-def monitor_poll(source_name: str, generation: str | None = None) -> str:
-    """One poll of a health source. In a chain (`generation`), the next poll is queued first, so the
-    rhythm holds however long this one takes; a chain that was replaced stops.
+def monitor_poll(name: str, generation: str | None = None) -> str:
+    """One poll of the health source `name` (`service/source`). In a chain (`generation`), the next
+    poll is queued first, so the rhythm holds however long this one takes; a chain that was
+    replaced stops.
     """
     ctx = get_context()
-    if generation is not None and not monitor.chain_is_current(ctx, source_name, generation):
+    if generation is not None and not monitor.chain_is_current(ctx, name, generation):
         return "superseded"
+    service, source_name = monitor.parse_chain_name(name)
     try:
-        runbook = load_runbook_cached(ctx.settings.runbook)
+        runbook = catalog(ctx).books.get(service)
     except RunbookError as error:
-        logger.error("health source %s not polled, the runbook is unreadable: %s", source_name, error.user_message)
+        logger.error("health source %s not polled, the runbook is unreadable: %s", name, error.user_message)
         if generation is not None:
-            monitor.schedule_retry(ctx, source_name, generation)  # polling resumes once the runbook is fixed
+            monitor.schedule_retry(ctx, name, generation)  # polling resumes once the runbook is fixed
         raise
-    source = runbook.health.get(source_name)
-    if source is None:
+    source = runbook.health.get(source_name) if runbook is not None else None
+    if runbook is None or source is None:
         return "no such health source (chain stopped)"
     if generation is not None:
-        monitor.schedule_next(ctx, source_name, source, generation, source.interval)
+        monitor.schedule_next(ctx, name, source, generation, source.interval)
     # A short wait: a rollback this poll queued may be next on this worker (the backstop job
     # delivers whatever the page has not delivered by then).
     _wait(monitor.poll_once(ctx, runbook, source_name, source), POLL_ESCALATION_WAIT_SECONDS)
@@ -157,10 +159,10 @@ def recheck_alert(alert_id: str) -> str:
     next level is offered). Without a health source, the run's own result decides.
     """
     ctx = get_context()
-    runbook = load_runbook_cached(ctx.settings.runbook)
     alert = ctx.alerts.get(alert_id)
     if alert is None or not alert.is_open:
         return "nothing to re-check"
+    runbook = runbook_for(ctx, alert.service)
     source_name = alert.source if alert.origin == "monitor" else health_source_of(runbook, alert.metric)
     source = runbook.health.get(source_name or "")
     if source is not None and source_name is not None:
@@ -187,14 +189,14 @@ def act_on_alert(alert_id: str) -> str:
     health source, if the runbook has one, takes it over (resolves it on recovery).
     """
     ctx = get_context()
-    runbook = load_runbook_cached(ctx.settings.runbook)
     alert = ctx.alerts.get(alert_id)
     if alert is None:
         return "unknown alert"
+    runbook = runbook_for(ctx, alert.service)
     rule = next((r for r in alert_rules.rules(runbook) if r.name == alert.source), None)
     cooldown = rule.cooldown if rule else 900.0
     source_name = health_source_of(runbook, alert.metric)
-    owner = monitor.adopt(ctx, source_name, alert_id) if source_name is not None else None
+    owner = monitor.adopt(ctx, runbook.service, source_name, alert_id) if source_name is not None else None
     if owner is not None and owner != alert_id:
         alert_response.merge(ctx, alert_id, owner, cooldown)
         return f"merged into the monitor's alert {owner}"
@@ -221,11 +223,11 @@ def learn_alert_channel() -> str:
     the messages held meanwhile.
     """
     ctx = get_context()
-    runbook = load_runbook_cached(ctx.settings.runbook)
-    channel_id = alert_channel.learn(ctx, runbook, get_slack_client())
+    books = catalog(ctx)
+    channel_id = alert_channel.learn(ctx, books.first, get_slack_client())
     if channel_id is None:
         raise DeliveryFailed("the alert channel was not found in conversations.list")
-    return f"{channel_id}: {alert_intake.replay_held(ctx, runbook, channel_id)} held messages matched"
+    return f"{channel_id}: {alert_intake.replay_held(ctx, books, channel_id)} held messages matched"
 
 
 # --- two-person approvals ----------------------------------------------------------------------
@@ -253,8 +255,8 @@ def post_incident_report(run_id: str) -> str:
     """
     ctx = get_context()
     try:
-        runbook: Runbook | None = load_runbook_cached(ctx.settings.runbook)
-    except RunbookError as error:
+        runbook: Runbook | None = runbook_for(ctx, ctx.runs.get(run_id).service)
+    except (RunbookError, UnknownTargetError) as error:
         logger.warning("run %s: runbook unreadable, the report uses the manual's defaults: %s", run_id,
                        error.user_message)  # fmt: skip
         runbook = None
@@ -269,11 +271,10 @@ def post_incident_report(run_id: str) -> str:
 
 
 def refresh_user_groups(chain_name: str, generation: str) -> str:
-    """Refresh the members of the runbook's user groups, then queue the next refresh."""
+    """Refresh the members of the runbooks' user groups, then queue the next refresh."""
     ctx = get_context()
     if not chains.is_current(ctx, chain_name, generation):
         return "superseded"
     interval = max(1.0, ctx.settings.rollbot_group_cache_seconds)
     chains.schedule(ctx, access.group_chain(), generation, interval, interval, 120)
-    runbook = load_runbook_cached(ctx.settings.runbook)
-    return json.dumps(access.refresh_groups(ctx, runbook, get_slack_client()))
+    return json.dumps(access.refresh_groups(ctx, catalog(ctx), get_slack_client()))

@@ -21,7 +21,7 @@ from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
 from jobs.monitor import ensure_monitors
 from jobs.process import kill_orphaned_group, step_groups_of
-from jobs.runbook.loader import load_runbook_cached
+from jobs.runbook.catalog import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +67,17 @@ class RollbotWorker(Worker):
 
 
 def start_monitoring(ctx: Context) -> None:
-    """Make sure every health source of the runbook is being polled and its user groups' members
+    """Make sure every health source of every runbook is being polled and the user groups' members
     are kept fresh (a broken runbook is logged).
     """
     try:
-        runbook = load_runbook_cached(ctx.settings.runbook)
+        books = catalog(ctx)
     except RunbookError as error:
         logger.error("runbook unreadable; health monitoring waits for it: %s", error.user_message)
         return
-    ensure_monitors(ctx, runbook)
-    ensure_group_refresh(ctx, runbook)
+    for book in books:
+        ensure_monitors(ctx, book)
+    ensure_group_refresh(ctx, books)
 
 
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:

@@ -48,7 +48,7 @@ def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) 
     try:
         alert = ctx.alerts.get(alert_id)
         phase = alert.phase if alert is not None and action == "rollback" else None
-        deps.authorize(user, action, what, phase, level or None if phase else None)
+        deps.authorize(alert.service if alert else None, user, action, what, phase, level or None if phase else None)
     except AccessDenied as denied:
         ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
                   reason=denied.user_message)  # fmt: skip
@@ -87,7 +87,12 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     user, alert, value = clicked
     level = value.split("|", 1)[1] if "|" in value else None
-    ctx, book = deps.context(), deps.runbook()
+    ctx = deps.context()
+    try:
+        book = deps.runbook(alert.service)
+    except RollbotError as error:
+        _say(respond, error.user_message)
+        return
     channel = alert_channel(ctx, book)
     refusal = _not_offered(alert, level, book, channel)
     try:

@@ -28,11 +28,12 @@ def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     """*Approve*: authorize the approver role, refuse the requester, start the run exactly once."""
     ack()
     user, run_id = body["user"]["id"], str(body["actions"][0].get("value") or "")
-    ctx, book = deps.context(), deps.runbook()
+    ctx = deps.context()
     try:
         pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
-        deps.authorize(user, "approve", "approving a rollback", pending.phase if pending else None,
-                       pending.level if pending else None)  # fmt: skip
+        book = deps.runbook(pending.service if pending else None)
+        deps.authorize(pending.service if pending else None, user, "approve", "approving a rollback",
+                       pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
         record = approvals.approve(ctx, book, run_id, user)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="approval.approve", result="refused", run_id=run_id, reason=denied.user_message)
@@ -59,8 +60,8 @@ def reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     try:
         pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
         if pending is None or user != pending.requested_by:
-            deps.authorize(user, "approve", "rejecting a rollback request", pending.phase if pending else None,
-                           pending.level if pending else None)  # fmt: skip
+            deps.authorize(pending.service if pending else None, user, "approve", "rejecting a rollback request",
+                           pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
         approvals.reject(ctx, run_id, user)
     except (AccessDenied, RollbotError) as error:
         ctx.audit(actor=user, action="approval.reject", result="refused", run_id=run_id, reason=error.user_message)

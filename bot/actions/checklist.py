@@ -19,8 +19,9 @@ def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     run_id, _, index = str(body["actions"][0].get("value") or "").partition("|")
     ctx = deps.context()
     try:
-        phase = ctx.runs.get(run_id).phase if ctx.redis.exists(ctx.keys.run(run_id)) else None
-        deps.authorize(user, "verify", "verifying checklist items", phase)
+        run = ctx.runs.get(run_id) if ctx.redis.exists(ctx.keys.run(run_id)) else None
+        deps.authorize(run.service if run else None, user, "verify", "verifying checklist items",
+                       run.phase if run else None)  # fmt: skip
     except AccessDenied as denied:
         ctx.audit(actor=user, action="checklist.verify", result="refused", run_id=run_id, reason=denied.user_message)
         respond(text=denied.user_message, replace_original=False, response_type="ephemeral")

@@ -25,7 +25,8 @@ def _clicked(body: dict[str, Any], respond: Respond, what: str) -> tuple[str, st
     """The user and incident key of a click, once the user is authorized (else None, said)."""
     user, key = body["user"]["id"], str(body["actions"][0].get("value") or "")
     try:
-        deps.authorize(user, "incident", what)
+        incident = deps.context().incidents.get(key)
+        deps.authorize(incident.service if incident else None, user, "incident", what)
     except AccessDenied as denied:
         deps.context().audit(actor=user, action="incident.click", result="refused", key=key,
                              reason=denied.user_message)  # fmt: skip

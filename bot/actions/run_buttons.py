@@ -42,7 +42,8 @@ def _start(
     """
     ctx = deps.context()
     try:
-        deps.authorize(user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name, plan.level_name)
+        deps.authorize(plan.runbook.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
+                       plan.level_name)  # fmt: skip
         if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
             now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
             raise RollbotError(
@@ -81,7 +82,7 @@ def confirm(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     ack()
     user, value = _action(body)
     request = json.loads(value)
-    plan = deps.plan(deps.runbook(), request["kind"], request["phase"], request["level"])
+    plan = deps.plan(deps.runbook(request.get("service")), request["kind"], request["phase"], request["level"])
     _start(respond, plan, user, f"confirm:{request['token']}", replace=True, shown_commit=request.get("commit", ""))
 
 
@@ -95,7 +96,7 @@ def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     ctx = deps.context()
     try:
         target = ctx.runs.get(run_id)
-        deps.authorize(user, "cancel", "cancelling a run", target.phase, target.level)
+        deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
         record = cancel_run(ctx, run_id, user)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
@@ -111,9 +112,9 @@ def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
 def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
     user, run_id = _action(body)
     ctx = deps.context()
-    book = deps.runbook()
     try:
         previous = ctx.runs.get(run_id)
+        book = deps.runbook(previous.service)
     except RollbotError as error:
         respond(text=error.user_message, replace_original=False, response_type="ephemeral")
         return

@@ -8,7 +8,7 @@ from typing import Literal
 
 from jobs.blocks import help_text
 from jobs.exceptions import RollbotError
-from jobs.runbook.model import Runbook
+from jobs.runbook.catalog import Catalog
 
 MAX_TEXT = 200  # no valid command is longer
 _WORD = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -28,30 +28,43 @@ class Command:
     level: str | None = None
     dry_run: bool = False
     run_id: str | None = None
+    service: str | None = None
 
 
-def _words(text: str, runbook: Runbook, usage: str) -> list[str]:
+def _words(text: str, books: Catalog, usage: str) -> list[str]:
     text = text.strip()
     if len(text) > MAX_TEXT:
         raise UsageError(f"That is {len(text)} characters; no rollbot command is that long.\n{usage}\n\n"
-                         f"{help_text(runbook)}")  # fmt: skip
+                         f"{help_text(books)}")  # fmt: skip
     words = text.split()
     for word in words:
         if not _WORD.match(word):
             shown = word[:40].replace("`", "'")
-            raise UsageError(f"I don't understand `{shown}`.\n{usage}\n\n{help_text(runbook)}")
+            raise UsageError(f"I don't understand `{shown}`.\n{usage}\n\n{help_text(books)}")
     return words
 
 
-def parse_rollback(text: str, runbook: Runbook) -> Command:
-    """`/rollback <phase> [<level>] [--dry-run]` or `status | history | cancel [run] | help`."""
-    usage = "Usage: `/rollback <phase> [<level>] [--dry-run]` or `/rollback status|history|cancel [run]|help`."
-    words = _words(text, runbook, usage)
+def _service(words: list[str], books: Catalog) -> tuple[str | None, list[str]]:
+    """A leading service name, and the words after it (the service is optional with one runbook)."""
+    services = {name.lower(): name for name in books.services}
+    if words and words[0].lower() in services:
+        return services[words[0].lower()], words[1:]
+    return None, words
+
+
+def parse_rollback(text: str, books: Catalog) -> Command:
+    """`/rollback [<service>] <phase> [<level>] [--dry-run]` or `status | history | cancel [run] | help`."""
+    service_word = "[<service>] " if len(books) > 1 else ""
+    usage = (f"Usage: `/rollback {service_word}<phase> [<level>] [--dry-run]` or "
+             "`/rollback status|history|cancel [run]|help`.")  # fmt: skip
+    service, words = _service(_words(text, books, usage), books)
     if not words or words[0].lower() == "help":
         if len(words) > 1:
             raise UsageError(f"`help` takes nothing after it.\n{usage}")
-        return Command("help")
+        return Command("help", service=service)
     first = words[0].lower()
+    if first in ("status", "history", "cancel") and service is not None:
+        raise UsageError(f"`{first}` covers every service: `/rollback {first}`.\n{usage}")
     if first in ("status", "history"):
         if len(words) > 1:
             raise UsageError(f"`{first}` takes nothing after it.\n{usage}")
@@ -65,15 +78,21 @@ def parse_rollback(text: str, runbook: Runbook) -> Command:
     options = [w for w in rest if w.startswith("-")]
     if options:
         raise UsageError(f"Unknown option `{options[0]}`: the only option is `--dry-run`.\n{usage}")
+    if not rest:
+        raise UsageError(f"Which phase of `{service}`?\n{usage}\n\n{help_text(books)}")
     if len(rest) > 2:
         raise UsageError(f"Too many words: `{' '.join(rest)}`.\n{usage}")
-    return Command("plan", phase=rest[0].lower(), level=rest[1].lower() if len(rest) == 2 else None, dry_run=dry_run)
+    level = rest[1].lower() if len(rest) == 2 else None
+    return Command("plan", phase=rest[0].lower(), level=level, dry_run=dry_run, service=service)
 
 
-def parse_phase_only(text: str, runbook: Runbook, command: str, required: bool) -> str | None:
-    """`/preflight <phase>` and `/validate [phase]`: one phase name (or none where optional)."""
-    usage = f"Usage: `{command} <phase>`" if required else f"Usage: `{command} [phase]`"
-    words = _words(text, runbook, usage)
+def parse_phase_only(text: str, books: Catalog, command: str, required: bool) -> tuple[str | None, str | None]:
+    """`/preflight [<service>] <phase>` and `/validate [<service>] [phase]`: (service, phase), each
+    None where not given (the phase only where optional).
+    """
+    service_word = "[<service>] " if len(books) > 1 else ""
+    usage = f"Usage: `{command} {service_word}<phase>`" if required else f"Usage: `{command} {service_word}[phase]`"
+    service, words = _service(_words(text, books, usage), books)
     if (words and words[0].lower() == "help") or len(words) > 1 or (required and not words):
-        raise UsageError(f"{usage}.\n\n{help_text(runbook)}")
-    return words[0].lower() if words else None
+        raise UsageError(f"{usage}.\n\n{help_text(books)}")
+    return service, (words[0].lower() if words else None)

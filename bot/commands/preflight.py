@@ -28,13 +28,15 @@ def start(ack: Ack, respond: Respond, command: dict[str, Any], kind: Kind, name:
     """Shared by /preflight and /validate: they start a run at once (nothing to confirm)."""
     user = command["user_id"]
     deps.audit_command(user, command)
-    book = deps.runbook()
-    phase = parse_phase_only(command.get("text", ""), book, name, required=phase_required)
+    books = deps.catalog()
+    service, phase = parse_phase_only(command.get("text", ""), books, name, required=phase_required)
+    book = books.choose(service, "`" + " ".join(filter(None, [name, "<service>", phase])) + "`")
     plan = select(book, kind, phase)
     what = "running pre-flight checks" if kind == "preflight" else "running validation"
     try:
         check_channel(book, command.get("channel_id", ""), command.get("channel_name", ""), name)
-        deps.authorize(user, "preflight" if kind == "preflight" else "validate", what, phase=plan.phase_name)
+        deps.authorize(book.service, user, "preflight" if kind == "preflight" else "validate", what,
+                       phase=plan.phase_name)  # fmt: skip
     except AccessDenied as denied:
         deps.context().audit(actor=user, action=f"{kind}.request", result="refused", phase=plan.phase_name,
                              reason=denied.user_message)  # fmt: skip

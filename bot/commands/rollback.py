@@ -12,10 +12,11 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
 from jobs import blocks
-from jobs.access import AccessDenied, check_channel
+from jobs.access import AccessDenied, check_channel, check_channel_any
 from jobs.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
 from jobs.lifecycle import cancel_run
 from jobs.plan import Plan, select
+from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -25,33 +26,43 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
     """Parse → authorize → answer (ephemeral). Only `cancel` changes anything, and only after ack."""
     user = command["user_id"]
     deps.audit_command(user, command)
-    book = deps.runbook()
-    parsed = parse_rollback(command.get("text", ""), book)
-    if parsed.action != "help":
+    books = deps.catalog()
+    parsed = parse_rollback(command.get("text", ""), books)
+    if parsed.action == "plan":
         try:
-            check_channel(book, command.get("channel_id", ""), command.get("channel_name", ""), "/rollback")
+            book = books.choose(parsed.service, f"`/rollback <service> {parsed.phase}`")
+        except UnknownTargetError as error:
+            ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
+            return
+    if parsed.action != "help":
+        channel_id, channel_name = command.get("channel_id", ""), command.get("channel_name", "")
+        try:
+            if parsed.action == "plan":
+                check_channel(book, channel_id, channel_name, "/rollback")
+            else:
+                check_channel_any(books, channel_id, channel_name, "/rollback")
         except AccessDenied as denied:
             deps.context().audit(actor=user, action=f"rollback.{parsed.action}", result="refused",
                                  channel=command.get("channel_id"), reason=denied.user_message)  # fmt: skip
             ack(response_type="ephemeral", text=denied.user_message)
             return
     if parsed.action == "help":
-        ack(response_type="ephemeral", text=blocks.help_text(book))
+        ack(response_type="ephemeral", text=blocks.help_text(books))
     elif parsed.action in ("status", "history"):
         ack(response_type="ephemeral", text=_list_runs(parsed.action))
     elif parsed.action == "cancel":
-        _cancel(ack, respond, book, user, parsed.run_id)
+        _cancel(ack, respond, user, parsed.run_id)
     else:
-        _show_plan(ack, book, user, parsed)
+        _show_plan(ack, book, books, user, parsed)
 
 
-def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
+def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Command) -> None:
     ctx = deps.context()
     try:
         plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
     except (UnknownTargetError, AnalysisOnlyError) as error:
         ack(response_type="ephemeral", text=error.user_message if isinstance(error, AnalysisOnlyError) else
-            f"{error.user_message}\n\n{blocks.help_text(book)}")  # fmt: skip
+            f"{error.user_message}\n\n{blocks.help_text(books)}")  # fmt: skip
         return
     except RedisError:
         logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)
@@ -64,7 +75,8 @@ def _show_plan(ack: Ack, book: Runbook, user: str, parsed: Command) -> None:
         ack(response_type="ephemeral", text=title, blocks=plan_blocks)
         return
     try:
-        deps.authorize(user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name, plan.level_name)
+        deps.authorize(book.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
+                       plan.level_name)  # fmt: skip
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip
@@ -98,10 +110,10 @@ def _list_runs(what: str) -> str:
     return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
 
 
-def _cancel(ack: Ack, respond: Respond, book: Runbook, user: str, run_id: str | None) -> None:
+def _cancel(ack: Ack, respond: Respond, user: str, run_id: str | None) -> None:
     ctx = deps.context()
     if run_id is None:
-        active = [r for r in ctx.runs.active() if r.service == book.service]
+        active = ctx.runs.active()
         if len(active) != 1:
             listed = blocks.run_list(active, ctx.clock(), "")
             ack(
@@ -112,7 +124,7 @@ def _cancel(ack: Ack, respond: Respond, book: Runbook, user: str, run_id: str | 
         run_id = active[0].run_id
     try:
         target = ctx.runs.get(run_id)
-        deps.authorize(user, "cancel", "cancelling a run", target.phase, target.level)
+        deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
         ack(response_type="ephemeral", text=denied.user_message)

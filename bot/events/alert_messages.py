@@ -36,12 +36,12 @@ def on_message(event: dict[str, Any], context: BoltContext) -> None:
     if event.get("subtype") not in HANDLED_SUBTYPES or event.get("thread_ts") or is_own(event, context):
         return
     try:
-        alert_id = accept(deps.context(), deps.runbook(), event)
+        alert_ids = accept(deps.context(), deps.catalog(), event)
     except RunbookError as error:
         logger.error("alert message not matched, the runbook is unreadable: %s", error.user_message)
         return
     except RedisError:
         logger.exception("alert message in %s lost: Redis unreachable", event.get("channel"))
         return
-    if alert_id is not None:
-        logger.debug("alert message %s → alert %s", event.get("ts"), alert_id)
+    if alert_ids:
+        logger.debug("alert message %s → alerts %s", event.get("ts"), alert_ids)

@@ -226,7 +226,7 @@ def test_the_monitors_breach_absorbs_a_later_message(
         thread.join(10)
     post_event(web, message(MANUAL_LINE), "Ev1")
     post_event(web, message(MANUAL_LINE), "Ev2")
-    fingerprint = ctx.keys.alert_fingerprint("rule:manual-monitor:golden_path.success_rate")
+    fingerprint = ctx.keys.alert_fingerprint("rule:sandbox/manual-monitor:golden_path.success_rate")
     wait_for(lambda: ctx.alerts.get(text(ctx.redis.get(fingerprint) or "")), 10, "the message alert")
     wait_for(lambda: ctx.alerts.get(text(ctx.redis.get(fingerprint))).count == 2, 10, "the repeat")  # type: ignore[union-attr]
     run_worker(env, "--queues", "notify")
@@ -253,7 +253,7 @@ def test_a_repeat_soon_after_recovery_counts_and_a_later_recurrence_is_a_new_ale
     long_ago = ctx.clock() - timedelta(seconds=RECURRENCE_GRACE_SECONDS + 1)
     ctx.alerts.update(first, lambda a: setattr(a, "resolved_at", long_ago))
     post_event(web, message(MANUAL_LINE), "Ev3")
-    claim = ctx.keys.alert_fingerprint("rule:manual-monitor:golden_path.success_rate")
+    claim = ctx.keys.alert_fingerprint("rule:sandbox/manual-monitor:golden_path.success_rate")
     wait_for(lambda: ctx.redis.get(claim) != first.encode(), 10, "a new alert for the recurrence")
     run_worker(env, "--queues", "notify")
     posted = [c["metadata"]["event_payload"]["alert_id"] for c in alert_cards(slack, "chat.postMessage")]

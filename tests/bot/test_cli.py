@@ -10,6 +10,7 @@ from pathlib import Path
 from jobs import audit
 from jobs.context import Context
 from tests.conftest import ROLLBOT, commit, git, write_runbook
+from tests.jobs.runbook.test_catalog import folder_of
 
 DEFAULT_RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "ssot-tool-dispatcher.yaml"
 
@@ -151,3 +152,22 @@ def test_missing_or_malformed_setting_stops_with_one_line(env: dict[str, str]) -
     no_redis = rollbot(env, "history", REDIS_URL="redis://127.0.0.1:1/0")
     assert no_redis.returncode == 2 and len(no_redis.stderr.strip().splitlines()) == 1
     assert "Redis at REDIS_URL=redis://127.0.0.1:1/0 does not answer" in no_redis.stderr
+
+
+def test_a_folder_of_runbooks_needs_the_service_named(ctx: Context, env: dict[str, str], tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, "billing", "search")
+    checked = rollbot(env, "runbook", "check", str(folder))
+    assert checked.returncode == 0, checked.stderr
+    assert "billing.yaml: OK — service billing" in checked.stdout
+    assert "2 services (billing, search)" in checked.stdout
+
+    unnamed = rollbot(env, "preflight", "phase2", "--yes", RUNBOOK=str(folder))
+    assert unnamed.returncode == 1
+    assert "several services: `billing`, `search`. Name one: `--service NAME`" in unnamed.stderr
+    assert ctx.runs.recent(10) == []
+
+    named = rollbot(env, "preflight", "phase2", "--yes", "--service", "search", RUNBOOK=str(folder))
+    assert named.returncode == 0, named.stderr
+    assert ctx.checkpoints.get("search", "phase2") is not None
+    assert ctx.checkpoints.get("billing", "phase2") is None
+    assert [r.service for r in ctx.runs.recent(10)] == ["search"]

@@ -46,7 +46,7 @@ def test_the_manual_monitor_line_is_a_built_in_suggesting_rule() -> None:
         assert match is not None and match.rule.name == BUILTIN_RULE_NAME
         assert match.value == pytest.approx(value)
         assert (match.rule.mode, match.rule.phase, match.rule.level) == ("suggest", "phase3", "level1")
-        assert match.fingerprint == "rule:manual-monitor:golden_path.success_rate"
+        assert match.fingerprint == "rule:netra-backend/manual-monitor:golden_path.success_rate"
     assert match_message(runbook, {"text": "Golden path looks fine"}) is None
 
 

@@ -78,8 +78,8 @@ def poll(ctx: Context, path: Path) -> list[threading.Thread]:
     return threads
 
 
-def state(ctx: Context) -> MonitorState:
-    raw = ctx.redis.get(ctx.keys.monitor("golden_path"))
+def state(ctx: Context, service: str = "sandbox") -> MonitorState:
+    raw = ctx.redis.get(ctx.keys.monitor(service, "golden_path"))
     return MonitorState.model_validate_json(raw) if raw else MonitorState()
 
 

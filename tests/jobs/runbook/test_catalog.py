@@ -1,0 +1,65 @@
+"""`RUNBOOK` naming a folder: one runbook per service, checked as a whole."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from jobs.exceptions import RunbookError, UnknownTargetError
+from jobs.runbook.catalog import load_catalog
+from tests.conftest import make_repo, write_runbook
+
+
+def folder_of(tmp_path: Path, *services: str) -> Path:
+    """A folder with one runbook per service (each with its own repository)."""
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    for service in services:
+        write_runbook(folder / f"{service}.yaml", make_repo(tmp_path / service), service=service)
+    return folder
+
+
+def test_a_folder_serves_each_service_by_name(tmp_path: Path) -> None:
+    books = load_catalog(folder_of(tmp_path, "billing", "search"))
+    assert books.services == ["billing", "search"]
+    assert books.get("search").service == "search"
+    assert books.get("search").repo == (tmp_path / "search").resolve()
+    assert books.single is None
+    assert books.choose("billing", "x").service == "billing"
+    with pytest.raises(
+        UnknownTargetError, match=re.escape("several services: `billing`, `search`. Name one: `/rollback")
+    ):
+        books.choose(None, "`/rollback <service> phase2`")
+    with pytest.raises(UnknownTargetError, match=re.escape("Unknown service `nosuch`. Services: `billing`, `search`")):
+        books.get("nosuch")
+
+
+def test_a_single_file_needs_no_service_name(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path / "one.yaml", make_repo(tmp_path / "repo"))
+    books = load_catalog(path)
+    assert books.services == ["sandbox"]
+    assert books.choose(None, "x") is books.get("sandbox")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("service: search", "service: billing", "`billing` is already the service of"),
+        ("#critical-alerts", "#search-alerts", "the runbooks of one deployment share one alert channel"),
+        ("service: search", "service: status", "`status` is also a command word"),
+        ("service: search", "service: phase2", "`phase2` is also a command word or a phase name"),
+    ],
+)
+def test_runbooks_of_one_folder_must_agree(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    folder = folder_of(tmp_path, "billing", "search")
+    second = folder / "search.yaml"
+    second.write_text(second.read_text().replace(old, new))
+    with pytest.raises(RunbookError, match=re.escape(problem)):
+        load_catalog(folder)
+
+
+def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RunbookError, match="holds no"):
+        load_catalog(tmp_path)

@@ -1,0 +1,223 @@
+"""Scale check: two `rollbot web` and two `rollbot worker` processes sharing one Redis serve five
+services (`RUNBOOK` names a folder of five runbooks). 100 slash commands are spread over both web
+processes and 10 rollbacks run (two per service, each confirmed by double clicks on both webs):
+every run runs once, and no two runs of one service ever overlap.
+
+Each rollback's exclusive step proves the service lock from the inside: it creates a marker with
+O_EXCL (a second run of the same service at the same time would find it and record a violation),
+records its run id (a run executed twice would appear twice), and waits for a release file, so
+that competing confirms arrive while every first-wave run is still queued or running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import factory
+from jobs.context import Context
+from jobs.ids import ActionId
+from jobs.runs import RunRecord
+from tests.conftest import (
+    ONCALL,
+    _clear_caches,
+    commit,
+    git,
+    make_repo,
+    start_web,
+    start_worker,
+    stop,
+    stop_worker,
+    wait_for,
+    write_runbook,
+)
+from tests.standins.signed import action_body, button_value, command_body, signed_post
+from tests.standins.slack import SlackStandIn
+
+SERVICES = [f"svc{i}" for i in range(1, 6)]
+EXCLUSIVE_STEP = """\
+import os, sys, time
+service, run_id, marks = sys.argv[1:4]
+marker = os.path.join(marks, service + ".running")
+try:
+    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except FileExistsError:
+    with open(os.path.join(marks, "violations"), "a") as out:
+        out.write(service + " " + run_id + "\\n")
+    sys.exit(1)
+with open(os.path.join(marks, "executed"), "a") as out:
+    out.write(service + " " + run_id + "\\n")
+deadline = time.monotonic() + 60
+while not os.path.exists(os.path.join(marks, "release")) and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(0.2)
+os.close(fd)
+os.remove(marker)
+"""
+
+
+def five_services(tmp_path: Path) -> tuple[Path, dict[str, Path], Path]:
+    """A folder of five runbooks (one per service, each with its own git repository) whose phase2
+    rollback resets to the checkpoint and then runs the exclusive step. Returns (folder, repos, marks).
+    """
+    folder, marks = tmp_path / "runbooks", tmp_path / "marks"
+    folder.mkdir()
+    marks.mkdir()
+    script = tmp_path / "exclusive.py"
+    script.write_text(EXCLUSIVE_STEP)
+    step = f"""\
+        - name: Exclusive section
+          run: [{sys.executable}, {script}, "{{service}}", "{{run_id}}", {marks}]
+          timeout: 90s
+        """
+    repos = {}
+    for service in SERVICES:
+        repos[service] = make_repo(tmp_path / service)
+        write_runbook(folder / f"{service}.yaml", repos[service], steps=step, service=service)
+    return folder, repos, marks
+
+
+def command(web: str, slack: SlackStandIn, name: str, text: str) -> dict[str, Any]:
+    """One signed slash command; its HTTP answer (the ack's ephemeral message)."""
+    response = signed_post(f"{web}/slack/events", command_body(name, text, ONCALL, slack.response_url()))
+    assert response.status_code == 200, (name, text, response.status_code, response.text)
+    answer: dict[str, Any] = response.json() if response.content else {}
+    return answer
+
+
+def confirm_everywhere(webs: list[str], slack: SlackStandIn, values: list[str]) -> list[str]:
+    """Click *Roll back now* on each plan twice on each web process, all at once; returns what the
+    clicks were answered (through their response_url), once every click has its answer.
+    """
+    before = len(slack.calls_to("response_url"))
+    bodies = [action_body(ActionId.ROLLBACK_CONFIRM, value, ONCALL, slack.response_url()) for value in values]
+    clicks = [(web, body) for body in bodies for web in webs * 2]
+    with ThreadPoolExecutor(max_workers=len(clicks)) as pool:
+        statuses = list(pool.map(lambda c: signed_post(f"{c[0]}/slack/events", c[1]).status_code, clicks))
+    assert statuses == [200] * len(clicks)
+    calls = slack.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= before + len(clicks))
+    return [str(c.params.get("text", "")) for c in calls if c.method == "response_url"][before:]
+
+
+def runs(ctx: Context, kind: str) -> list[RunRecord]:
+    return [r for r in ctx.runs.recent(500) if r.kind == kind]
+
+
+def ended(ctx: Context, kind: str, count: int) -> list[RunRecord]:
+    done = [r for r in runs(ctx, kind) if not r.is_active]
+    return done if len(done) >= count else []
+
+
+def overlaps(records: list[RunRecord]) -> list[tuple[str, str]]:
+    """Pairs of runs of one service whose [started, ended] intervals overlap."""
+    found = []
+    for service in SERVICES:
+        spans = sorted((r.started_at, r.ended_at, r.run_id) for r in records if r.service == service and r.started_at)
+        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+            assert isinstance(end, datetime) and isinstance(start, datetime)
+            if start < end:
+                found.append((first, second))
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, slack: SlackStandIn
+) -> None:
+    folder, repos, marks = five_services(tmp_path)
+    env["RUNBOOK"] = str(folder)
+    monkeypatch.setenv("RUNBOOK", str(folder))
+    _clear_caches()
+    ctx = factory.get_context()
+    webs = [start_web(env), start_web(env)]
+    workers = [start_worker(env), start_worker(env)]
+    urls = [base for _, base in webs]
+    try:
+
+        def send(item: tuple[int, tuple[str, str]]) -> tuple[str, str, dict[str, Any]]:
+            index, (name, text) = item  # even commands go to one web process, odd ones to the other
+            return name, text, command(urls[index % 2], slack, name, text)
+
+        # 5 commands: a checkpoint for every service (pre-flight), then a bad release on each.
+        preflights = [("/preflight", f"{service} phase2") for service in SERVICES]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(send, enumerate(preflights)))
+        wait_for(lambda: ended(ctx, "preflight", 5), timeout=90, message="5 pre-flights")
+        good = {}
+        for service, repo in repos.items():
+            git(repo, "checkout", "-q", "main")
+            good[service] = git(repo, "rev-parse", "HEAD")
+            commit(repo, f"bad release of {service}")
+
+        # 95 more, at once over both webs: two plans per service (the 10 rollbacks), reads, dry
+        # runs, validations and mistakes.
+        plans = [("/rollback", f"{service} phase2") for service in SERVICES for _ in range(2)]
+        others = (
+            [("/rollback", "status")] * 20
+            + [("/rollback", "history")] * 20
+            + [("/rollback", "help")] * 15
+            + [("/rollback", f"{SERVICES[i % 5]} phase2 --dry-run") for i in range(15)]
+            + [("/rollback", "svc1 nosuch")] * 5
+            + [("/rollback", "phase2")] * 5
+            + [("/validate", f"{service} phase2") for service in SERVICES]
+        )
+        assert len(preflights + plans + others) == 100
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(send, enumerate(plans + others, start=len(preflights))))
+        by_text = {(n, t): a for n, t, a in answers}
+        assert "several services" in by_text["/rollback", "phase2"]["text"]
+        assert "Unknown phase `nosuch`" in by_text["/rollback", "svc1 nosuch"]["text"]
+        tokens: dict[str, list[str]] = {service: [] for service in SERVICES}
+        for name, text, answer in answers:
+            if (name, text) in plans:
+                value = button_value(answer["blocks"], ActionId.ROLLBACK_CONFIRM)
+                tokens[json.loads(value)["service"]].append(value)
+        assert all(len(values) == 2 for values in tokens.values())
+
+        # Wave 1: the first plan of each service, confirmed 4 times (twice on each web).
+        first = confirm_everywhere(urls, slack, [values[0] for values in tokens.values()])
+        assert sum("Confirmed by" in text for text in first) == 5, first
+        assert len(runs(ctx, "rollback")) == 5
+        # The second plan of each service while the first is queued or running (held in its
+        # exclusive step): every click refused, nothing queued.
+        competing = confirm_everywhere(urls, slack, [values[1] for values in tokens.values()])
+        refusals = ("already has run", "just confirmed", "busy queuing another run")
+        assert all(any(words in text for words in refusals) for text in competing), competing
+        assert len(runs(ctx, "rollback")) == 5
+        (marks / "release").touch()
+        wait_for(lambda: ended(ctx, "rollback", 5), timeout=120, message="the first 5 rollbacks")
+
+        # Wave 2: a new bad release on each service, and the second plans confirmed again.
+        for service, repo in repos.items():
+            commit(repo, f"bad release of {service}, again")
+        second = confirm_everywhere(urls, slack, [values[1] for values in tokens.values()])
+        assert sum("Confirmed by" in text for text in second) == 5, second
+        wait_for(lambda: ended(ctx, "rollback", 10), timeout=120, message="10 rollbacks")
+        wait_for(lambda: ended(ctx, "validation", 5), timeout=60, message="5 validations")
+    finally:
+        (marks / "release").touch()  # a failed test leaves no run waiting in its exclusive step
+        for worker in workers:
+            stop_worker(worker)
+        for proc, _ in webs:
+            stop(proc)
+
+    rollbacks = runs(ctx, "rollback")
+    assert len(rollbacks) == 10
+    assert Counter(r.service for r in rollbacks) == dict.fromkeys(SERVICES, 2)
+    assert {r.status for r in rollbacks + runs(ctx, "preflight") + runs(ctx, "validation")} == {"succeeded"}
+    executed = (marks / "executed").read_text().split("\n")[:-1]
+    assert sorted(line.split()[1] for line in executed) == sorted(r.run_id for r in rollbacks), "every run once"
+    assert not (marks / "violations").exists(), (marks / "violations").read_text()
+    assert overlaps(rollbacks + runs(ctx, "preflight")) == []
+    for service, repo in repos.items():
+        assert git(repo, "rev-parse", "HEAD") == good[service]
+    confirmed = [c for c in slack.calls_to("response_url") if "Confirmed by" in c.params.get("text", "")]
+    assert len(confirmed) == 10, "each plan started exactly one run, however often it was clicked"
