@@ -68,11 +68,27 @@ def runbook_check(path: Path | None) -> None:
     """Validate a runbook (default: $RUNBOOK) and print its phases, levels and budgets."""
 
     path = path or get_settings().runbook
+    if not path.is_dir():
+        click.echo(terminal.runbook_summary(path, load_runbook(path)))
+        return
+    unreadable = set()
     for file in runbook_files(path):
-        click.echo(terminal.runbook_summary(file, load_runbook(file)))
-    if path.is_dir():
+        try:
+            click.echo(terminal.runbook_summary(file, load_runbook(file)))
+        except RunbookError as error:
+            click.echo(error.user_message, err=True)
+            unreadable.add(str(file))
+    try:
         books = load_catalog(path)  # what the files must agree on: one service each, one alert channel
-        click.echo(f"{path}: {len(books)} services ({', '.join(books.services)})")
+    except RunbookError:
+        sys.exit(1)  # no file loads; each said why above
+    for name, problem in books.broken.items():
+        if name not in unreadable:
+            click.echo(problem.user_message, err=True)
+    click.echo(f"{path}: {len(books)} services ({', '.join(books.services)})")
+    if books.broken:
+        click.echo(f"{len(books.broken)} runbook(s) not used: the other services work without them.", err=True)
+        sys.exit(1)
 
 
 def _stop_from_signal(signum: int, _frame: object) -> None:

@@ -31,9 +31,8 @@ def catalog() -> Catalog:
 
 def runbook(service: str | None) -> Runbook:
     """The runbook of `service` (the service a run, alert, approval or incident names); None: the
-    only one, or with several the first (for clicks on things that are gone, which then say so)."""
-    books = catalog()
-    return books.get(service) if service is not None else (books.single or books.first)
+    only one (`UnknownTargetError` when there are several: nothing is ever done to a guessed service)."""
+    return catalog().choose(service, "`/rollback <service> <phase>`, then confirm again")
 
 
 def plan(book: Runbook, kind: Kind, phase: str | None, level: str | None = None) -> Plan:
@@ -51,11 +50,12 @@ def members() -> GroupMembers:
 def authorize(service: str | None, user_id: str, action: Action, what: str, phase: str | None = None,
               level: str | None = None) -> None:  # fmt: skip
     """`AccessDenied` unless the user may do `action` (on `phase`/`level`) under the runbook of
-    `service`, user groups included. With no service (a click on something that is gone), the
-    user must hold the role under every runbook.
+    `service`, user groups included. With no service (a click on something that is gone) or one
+    no runbook has any more, the user must hold the role under every runbook.
     """
-    books = [runbook(service)] if service is not None else list(catalog())
-    for book in books:
+    books = catalog()
+    # A service no runbook has any more (its runs and alerts may remain): the role under every runbook.
+    for book in [books.books[service]] if service in books.books else list(books):
         access.authorize(book, user_id, action, what, phase=phase, level=level, members=members())
 
 

@@ -11,7 +11,9 @@ import logging
 from slack_sdk import WebClient
 
 from jobs.context import Context
+from jobs.exceptions import RunbookError
 from jobs.redis_values import optional_text
+from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -22,6 +24,16 @@ MAX_PAGES = 50  # conversations.list pages of 1,000 channels
 def alert_channel(ctx: Context, runbook: Runbook) -> str:
     """`ALERT_CHANNEL` when set, else the runbook's `alert_channel` (an ID or a `#name`)."""
     return ctx.settings.alert_channel or runbook.alert_channel
+
+
+def shared_alert_channel(ctx: Context) -> str:
+    """The alert channel, for things whose service has no runbook any more (all runbooks share one);
+    '' when neither `ALERT_CHANNEL` nor a readable runbook names it.
+    """
+    try:
+        return alert_channel(ctx, catalog(ctx).first)
+    except RunbookError:
+        return ctx.settings.alert_channel or ""
 
 
 def known_alert_channel_id(ctx: Context, runbook: Runbook) -> str | None:

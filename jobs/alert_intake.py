@@ -104,15 +104,16 @@ def replay_held(ctx: Context, books: Catalog, channel_id: str) -> int:
 
 def receive_all(ctx: Context, books: Catalog, event: dict[str, Any]) -> list[str]:
     """Match a message to every runbook's alert rules (each service's alert is its own)."""
-    return [alert_id for book in books if (alert_id := receive(ctx, book, event)) is not None]
+    builtin = not books.several  # the manual's monitor line names no service
+    return [alert_id for book in books if (alert_id := receive(ctx, book, event, builtin)) is not None]
 
 
-def receive(ctx: Context, runbook: Runbook, event: dict[str, Any]) -> str | None:
+def receive(ctx: Context, runbook: Runbook, event: dict[str, Any], builtin: bool = True) -> str | None:
     """Match a message to the alert rules. A new alert is stored and a worker acts on it; the same
     alert again within its rule's cooldown only bumps the card's counter. Returns the alert id, or
     None when no rule matched.
     """
-    match = match_message(runbook, event)
+    match = match_message(runbook, event, builtin)
     if match is None:
         return None
     now = ctx.clock()

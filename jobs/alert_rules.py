@@ -48,10 +48,13 @@ def builtin_rule(runbook: Runbook) -> AlertRule:
     )
 
 
-def rules(runbook: Runbook) -> list[AlertRule]:
-    """The runbook's rules in order, then the built-in one (unless the runbook reuses its name)."""
+def rules(runbook: Runbook, builtin: bool = True) -> list[AlertRule]:
+    """The runbook's rules in order, then the built-in one (unless the runbook reuses its name, or
+    `builtin` is False: the manual's line names no service, so with several it matches none)."""
     own = list(runbook.alerts)
-    return own if any(r.name == BUILTIN_RULE_NAME for r in own) else [*own, builtin_rule(runbook)]
+    if not builtin or any(r.name == BUILTIN_RULE_NAME for r in own):
+        return own
+    return [*own, builtin_rule(runbook)]
 
 
 def _field(event: dict[str, Any], path: str) -> str | None:
@@ -84,10 +87,10 @@ def _value(match: re.Match[str] | None) -> float | None:
         return None
 
 
-def match_message(runbook: Runbook, event: dict[str, Any]) -> Match | None:
-    """The first rule the message matches, or None."""
+def match_message(runbook: Runbook, event: dict[str, Any], builtin: bool = True) -> Match | None:
+    """The first rule the message matches (the built-in one only with `builtin`), or None."""
     text = message_text(event)
-    for rule in rules(runbook):
+    for rule in rules(runbook, builtin):
         found = re.search(rule.pattern, text) if rule.pattern else None
         if rule.pattern and found is None:
             continue

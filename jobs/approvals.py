@@ -81,7 +81,7 @@ def _settled(approval: Approval) -> str:
     return f"This approval request was already {approval.state}{by}; nothing more was started."
 
 
-def approve(ctx: Context, runbook: Runbook, run_id: str, approver: str) -> RunRecord:
+def approve(ctx: Context, run_id: str, approver: str) -> RunRecord:
     """The second approval: start the run (once), as the requester's, naming the approver.
     `AccessDenied` for the requester themselves; `RollbotError` when it is no longer pending,
     expired, or the run cannot start (the request then stays pending).
@@ -102,7 +102,7 @@ def approve(ctx: Context, runbook: Runbook, run_id: str, approver: str) -> RunRe
         if ctx.clock() >= approval.expires_at:
             _decide(ctx, run_id, "expired", None)
             raise RollbotError("This approval request expired; nothing was started. Ask again with `/rollback`.")
-        plan = _plan(ctx, runbook, approval)
+        plan = _plan(ctx, runbook_for(ctx, approval.service), approval)
         parent = ctx.runs.get(approval.parent_run_id) if approval.parent_run_id else None
         origin = Origin(parent=parent, alert_id=approval.alert_id, run_id=run_id, approved_by=approver)
         _decide(ctx, run_id, "approved", approver)  # first: a failure after this can never start it twice
@@ -126,8 +126,9 @@ def _plan(ctx: Context, runbook: Runbook, approval: Approval) -> Plan:
                            ctx.checkpoints.get(runbook.service, approval.phase))  # fmt: skip
     current = plan.checkpoint.commit if plan.checkpoint else None
     if current != approval.checkpoint_commit:
+        again = f"/rollback {runbook.service_word}{approval.phase} {approval.level}"
         raise RollbotError(f"The checkpoint of {approval.phase} changed since this was requested; nothing was "
-                           f"started. Ask again with `/rollback {approval.phase} {approval.level}`.")  # fmt: skip
+                           f"started. Ask again with `{again}`.")  # fmt: skip
     return plan
 
 

@@ -84,7 +84,9 @@ def plan_message(plan: Plan, token: str | None) -> tuple[str, list[Block]]:
     if plan.checkpoint:
         checkpoint = f"*Resets to:* `{plan.checkpoint.tag}` at `{plan.checkpoint.commit[:12]}`"
     elif plan.needs_checkpoint:
-        checkpoint = f"*Checkpoint:* none recorded — run `/preflight {plan.phase_name}` first"
+        checkpoint = (
+            f"*Checkpoint:* none recorded — run `/preflight {plan.runbook.service_word}{plan.phase_name}` first"
+        )
     else:
         checkpoint = "*Checkpoint:* not needed"
     fields = [
@@ -298,7 +300,7 @@ def failure_reply(step: StepRecord) -> str:
 def help_text(books: Catalog) -> str:
     """What `/rollback help` and every unknown input answer (with several runbooks, commands name
     the service first)."""
-    several = len(books) > 1
+    several = books.several
     service = "<service> " if several else ""
     lines = [
         "*rollbot* — emergency rollbacks from the runbook.",
@@ -328,7 +330,8 @@ def run_list(records: Sequence[RunRecord], now: datetime, empty: str) -> str:
         since = r.started_at or r.created_at
         age = format_duration((now - since).total_seconds()) if r.is_active else format_duration(r.elapsed or 0)
         lines.append(
-            f"{ICONS[r.status]} `{r.run_id}` {r.kind} {target(r)} by {who(r.actor)} — {r.status} ({age}){where}"
+            f"{ICONS[r.status]} `{r.run_id}` {r.service} {r.kind} {target(r)} by {who(r.actor)} — {r.status} "
+            f"({age}){where}"
         )
     return "\n".join(lines)
 
@@ -338,7 +341,9 @@ def manual_fallback(plan: Plan) -> str:
     lines = [
         f"⚠️ rollbot cannot reach Redis, so it cannot run or record this {plan.kind}. Run it by hand:",
         f"From the deploy host: `rollbot {'validate' if plan.kind == 'validation' else plan.kind} "
-        f"{plan.phase_name}" + (f" --level {plan.level_name}" if plan.level_name else "") + "` — or, step by step:",
+        f"{plan.phase_name}"
+        + (f" --level {plan.level_name}" if plan.level_name else "")
+        + f"{plan.runbook.service_option}` — or, step by step:",
         "```",
         f"cd {plan.runbook.repo}",
     ]

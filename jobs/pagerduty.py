@@ -25,6 +25,7 @@ from rq.registry import ScheduledJobRegistry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import blocks, cards
+from jobs.alert_channel import shared_alert_channel
 from jobs.context import Context
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
 from jobs.incidents import Incident
@@ -193,7 +194,7 @@ def _after_delivery(ctx: Context, event: PagerDutyEvent) -> None:
 
 def _post(ctx: Context, runbook: Runbook | None, text: str, thread_of: Incident | None = None) -> None:
     channel = thread_of.channel if thread_of and thread_of.channel else (
-        alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel)  # fmt: skip
+        alert_channel(ctx, runbook) if runbook else shared_alert_channel(ctx))  # fmt: skip
     if not channel:
         logger.error("no alert channel to say: %s", text)
         return
@@ -216,7 +217,7 @@ def _sync_card(ctx: Context, key: str) -> bool:
     if incident is None:
         return True
     runbook = find_runbook(ctx, incident.service)
-    channel = alert_channel(ctx, runbook) if runbook else ctx.settings.alert_channel
+    channel = alert_channel(ctx, runbook) if runbook else shared_alert_channel(ctx)
     if not channel and not incident.ts:
         return False
     message = blocks.incident_card(incident, runbook.escalation if runbook else None)

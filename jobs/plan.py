@@ -57,8 +57,9 @@ class Plan:
         if self.needs_checkpoint and self.checkpoint is None:
             raise NoCheckpointError(
                 f"No checkpoint is recorded for {self.phase_name} of {self.runbook.service}, so there is "
-                f"nothing to reset to. Run `/preflight {self.phase_name}` (or `rollbot preflight "
-                f"{self.phase_name}`) before the change, then roll back."
+                f"nothing to reset to. Run `/preflight {self.runbook.service_word}{self.phase_name}` (or "
+                f"`rollbot preflight {self.phase_name}{self.runbook.service_option}`) before the change, "
+                "then roll back."
             )
 
 
@@ -238,7 +239,9 @@ def render_plan(plan: Plan) -> str:
         by = f" by {cp.actor}" if cp.actor else ""
         lines.append(f"Checkpoint: {cp.tag} at {cp.commit[:12]}, taken {cp.taken_at:%Y-%m-%d %H:%M} UTC{by}")
     elif plan.needs_checkpoint:
-        lines.append(f"Checkpoint: none recorded — run `rollbot preflight {plan.phase_name}` first")
+        lines.append(
+            f"Checkpoint: none recorded — run `rollbot preflight {plan.phase_name}{plan.runbook.service_option}` first"
+        )
     lines.append("Steps:")
     for i, step in enumerate(plan.steps, 1):
         timeout = f"  [timeout {format_duration(step.timeout)}]" if step.timeout else ""

@@ -6,14 +6,19 @@ every run runs once, and no two runs of one service ever overlap.
 Each rollback's exclusive step proves the service lock from the inside: it creates a marker with
 O_EXCL (a second run of the same service at the same time would find it and record a violation),
 records its run id (a run executed twice would appear twice), and waits for a release file, so
-that competing confirms arrive while every first-wave run is still queued or running.
+that competitors arrive while every first-wave run is still queued or running: confirms of other
+plans through Slack (refused when queued) and break-glass CLI runs, which skip the queue's check
+and meet the service lock itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
 import sys
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -28,6 +33,7 @@ from jobs.ids import ActionId
 from jobs.runs import RunRecord
 from tests.conftest import (
     ONCALL,
+    ROLLBOT,
     _clear_caches,
     commit,
     git,
@@ -40,7 +46,7 @@ from tests.conftest import (
     write_runbook,
 )
 from tests.standins.signed import action_body, button_value, command_body, signed_post
-from tests.standins.slack import SlackStandIn
+from tests.standins.slack import Call, SlackStandIn
 
 SERVICES = [f"svc{i}" for i in range(1, 6)]
 EXCLUSIVE_STEP = """\
@@ -55,7 +61,7 @@ except FileExistsError:
     sys.exit(1)
 with open(os.path.join(marks, "executed"), "a") as out:
     out.write(service + " " + run_id + "\\n")
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + 240
 while not os.path.exists(os.path.join(marks, "release")) and time.monotonic() < deadline:
     time.sleep(0.05)
 time.sleep(0.2)
@@ -97,18 +103,24 @@ def confirm_everywhere(webs: list[str], slack: SlackStandIn, values: list[str]) 
     """Click *Roll back now* on each plan twice on each web process, all at once; returns what the
     clicks were answered (through their response_url), once every click has its answer.
     """
-    before = len(slack.calls_to("response_url"))
-    bodies = [action_body(ActionId.ROLLBACK_CONFIRM, value, ONCALL, slack.response_url()) for value in values]
-    clicks = [(web, body) for body in bodies for web in webs * 2]
+    names = [f"click-{uuid.uuid4().hex[:8]}" for _ in range(4 * len(values))]
+    bodies = [action_body(ActionId.ROLLBACK_CONFIRM, value, ONCALL, slack.response_url(name))
+              for value, name in zip(values * 4, names, strict=True)]  # fmt: skip
+    clicks = [(webs[i % 2], body) for i, body in enumerate(bodies)]
     with ThreadPoolExecutor(max_workers=len(clicks)) as pool:
         statuses = list(pool.map(lambda c: signed_post(f"{c[0]}/slack/events", c[1]).status_code, clicks))
     assert statuses == [200] * len(clicks)
-    calls = slack.wait_for(lambda calls: len([c for c in calls if c.method == "response_url"]) >= before + len(clicks))
-    return [str(c.params.get("text", "")) for c in calls if c.method == "response_url"][before:]
+    urls = {f"/response/{name}" for name in names}
+
+    def answers(calls: list[Call]) -> list[str]:
+        return [str(c.params.get("text", "")) for c in calls if c.method == "response_url" and c.params["url"] in urls]
+
+    return answers(slack.wait_for(lambda calls: len(answers(calls)) == len(clicks)))
 
 
 def runs(ctx: Context, kind: str) -> list[RunRecord]:
-    return [r for r in ctx.runs.recent(500) if r.kind == kind]
+    """The runs of `kind`, without those the service lock refused (which never started)."""
+    return [r for r in ctx.runs.recent(500) if r.kind == kind and r.status != "refused"]
 
 
 def ended(ctx: Context, kind: str, count: int) -> list[RunRecord]:
@@ -163,7 +175,9 @@ def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
         others = (
             [("/rollback", "status")] * 20
             + [("/rollback", "history")] * 20
-            + [("/rollback", "help")] * 15
+            + [("/rollback", "help")] * 5
+            + [("/rollback", "cancel")] * 5
+            + [("/rollback", f"--dry-run {SERVICES[i % 5]} phase2") for i in range(5)]
             + [("/rollback", f"{SERVICES[i % 5]} phase2 --dry-run") for i in range(15)]
             + [("/rollback", "svc1 nosuch")] * 5
             + [("/rollback", "phase2")] * 5
@@ -175,6 +189,8 @@ def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
         by_text = {(n, t): a for n, t, a in answers}
         assert "several services" in by_text["/rollback", "phase2"]["text"]
         assert "Unknown phase `nosuch`" in by_text["/rollback", "svc1 nosuch"]["text"]
+        assert "Dry run" in json.dumps(by_text["/rollback", "--dry-run svc1 phase2"])
+        assert by_text["/rollback", "cancel"]["text"].startswith(("Nothing is running", "Which one?"))
         tokens: dict[str, list[str]] = {service: [] for service in SERVICES}
         for name, text, answer in answers:
             if (name, text) in plans:
@@ -192,6 +208,14 @@ def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
         refusals = ("already has run", "just confirmed", "busy queuing another run")
         assert all(any(words in text for words in refusals) for text in competing), competing
         assert len(runs(ctx, "rollback")) == 5
+        # Break-glass runs from a terminal skip the queue's check: the service lock itself refuses
+        # them while the worker's run of that service is in its exclusive step.
+        held = wait_for(lambda: sorted(p.stem for p in marks.glob("*.running")), message="runs in their step")
+        for service in held:
+            cli = subprocess.run([ROLLBOT, "rollback", "phase2", "--service", service, "--yes"], capture_output=True,
+                                 env={**os.environ, **env}, text=True, timeout=60, check=False)  # fmt: skip
+            assert cli.returncode == 1, cli.stdout + cli.stderr
+            assert f"another run of {service} holds the lock" in cli.stdout + cli.stderr
         (marks / "release").touch()
         wait_for(lambda: ended(ctx, "rollback", 5), timeout=120, message="the first 5 rollbacks")
 
@@ -209,10 +233,13 @@ def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
         for proc, _ in webs:
             stop(proc)
 
+    refused = [r for r in ctx.runs.recent(500) if r.status == "refused"]
+    assert len(refused) == len(held) and {r.actor.split(":")[0] for r in refused} == {"cli"}
     rollbacks = runs(ctx, "rollback")
     assert len(rollbacks) == 10
     assert Counter(r.service for r in rollbacks) == dict.fromkeys(SERVICES, 2)
     assert {r.status for r in rollbacks + runs(ctx, "preflight") + runs(ctx, "validation")} == {"succeeded"}
+    assert held, "the lock was met by at least one break-glass run"
     executed = (marks / "executed").read_text().split("\n")[:-1]
     assert sorted(line.split()[1] for line in executed) == sorted(r.run_id for r in rollbacks), "every run once"
     assert not (marks / "violations").exists(), (marks / "violations").read_text()

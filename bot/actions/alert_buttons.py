@@ -74,8 +74,8 @@ def _not_offered(alert: Alert, level: str | None, book: Runbook, channel: str) -
     if phase is None or level not in phase.levels:
         return f"The runbook no longer has {alert.phase} {level}; use `/rollback` to see what it has."
     if phase.levels[level].approvals > 1:
-        return (f"{level} needs a second approver (two-person rule): ask with `/rollback {alert.phase} {level}`, "
-                "which posts an approval card.")  # fmt: skip
+        ask = f"/rollback {book.service_word}{alert.phase} {level}"
+        return f"{level} needs a second approver (two-person rule): ask with `{ask}`, which posts an approval card."
     return None
 
 
@@ -107,8 +107,11 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     except RedisError:
         logger.exception("Redis unreachable while starting %s %s for %s", alert.phase, level, user)
-        _say(respond, f"rollbot cannot reach Redis: nothing was started. On the deploy host: "
-                      f"`rollbot rollback {alert.phase} --level {level}` (the break-glass CLI).")  # fmt: skip
+        cli = f"rollbot rollback {alert.phase} --level {level}{book.service_option}"
+        _say(
+            respond,
+            f"rollbot cannot reach Redis: nothing was started. On the deploy host: `{cli}` (the break-glass CLI).",
+        )
         return
     if not created:
         _say(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {channel}.")

@@ -31,10 +31,9 @@ def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     ctx = deps.context()
     try:
         pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
-        book = deps.runbook(pending.service if pending else None)
         deps.authorize(pending.service if pending else None, user, "approve", "approving a rollback",
                        pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
-        record = approvals.approve(ctx, book, run_id, user)
+        record = approvals.approve(ctx, run_id, user)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="approval.approve", result="refused", run_id=run_id, reason=denied.user_message)
         _say(respond, denied.user_message)
@@ -48,8 +47,9 @@ def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         logger.exception("Redis unreachable while approving %s", run_id)
         _say(respond, "rollbot cannot reach Redis: nothing was started. The break-glass CLI works without it.")
         return
+    channel = alert_channel(ctx, deps.runbook(record.service))
     _say(respond, f"✅ Approved: rollback {blocks.target(record)} is run `{record.run_id}`, requested by "
-                  f"{blocks.who(record.actor)}; progress in {alert_channel(ctx, book)}.")  # fmt: skip
+                  f"{blocks.who(record.actor)}; progress in {channel}.")  # fmt: skip
 
 
 def reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -48,7 +48,7 @@ def _start(
             now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
             raise RollbotError(
                 f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); "
-                f"nothing was started. `/rollback {plan.phase_name}` shows the new plan."
+                f"nothing was started. `/rollback {plan.runbook.service_word}{plan.phase_name}` shows the new plan."
             )
         if plan.approvals > 1:  # the two-person rule: this confirm is the first approval
             approval = request_approval(ctx, plan, deps.actor(user), token, Origin(parent=parent))

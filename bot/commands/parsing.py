@@ -45,20 +45,25 @@ def _words(text: str, books: Catalog, usage: str) -> list[str]:
 
 
 def _service(words: list[str], books: Catalog) -> tuple[str | None, list[str]]:
-    """A leading service name, and the words after it (the service is optional with one runbook)."""
-    services = {name.lower(): name for name in books.services}
-    if words and words[0].lower() in services:
-        return services[words[0].lower()], words[1:]
-    return None, words
+    """A leading service name, and the words after it (optional with one runbook, where a word
+    that is also a phase or a subcommand is taken as that)."""
+    if not words or words[0].lower() not in books.services:
+        return None, words
+    word = words[0].lower()
+    if not books.several and (word in SUBCOMMANDS or any(word in book.phases for book in books)):
+        return None, words
+    return word, words[1:]
 
 
 def parse_rollback(text: str, books: Catalog) -> Command:
     """`/rollback [<service>] <phase> [<level>] [--dry-run]` or `status | history | cancel [run] | help`."""
-    service_word = "[<service>] " if len(books) > 1 else ""
+    service_word = "<service> " if books.several else ""
     usage = (f"Usage: `/rollback {service_word}<phase> [<level>] [--dry-run]` or "
              "`/rollback status|history|cancel [run]|help`.")  # fmt: skip
-    service, words = _service(_words(text, books, usage), books)
-    if not words or words[0].lower() == "help":
+    words = _words(text, books, usage)
+    dry_run = "--dry-run" in words
+    service, words = _service([w for w in words if w != "--dry-run"], books)
+    if (not words and service is None) or (words and words[0].lower() == "help"):
         if len(words) > 1:
             raise UsageError(f"`help` takes nothing after it.\n{usage}")
         return Command("help", service=service)
@@ -73,13 +78,12 @@ def parse_rollback(text: str, books: Catalog) -> Command:
         if len(words) > 2:
             raise UsageError(f"`cancel` takes at most a run id.\n{usage}")
         return Command("cancel", run_id=words[1] if len(words) == 2 else None)
-    dry_run = "--dry-run" in words
-    rest = [w for w in words if w != "--dry-run"]
+    rest = words
     options = [w for w in rest if w.startswith("-")]
     if options:
         raise UsageError(f"Unknown option `{options[0]}`: the only option is `--dry-run`.\n{usage}")
     if not rest:
-        raise UsageError(f"Which phase of `{service}`?\n{usage}\n\n{help_text(books)}")
+        raise UsageError(f"Which phase{f' of `{service}`' if service else ''}?\n{usage}\n\n{help_text(books)}")
     if len(rest) > 2:
         raise UsageError(f"Too many words: `{' '.join(rest)}`.\n{usage}")
     level = rest[1].lower() if len(rest) == 2 else None
@@ -90,7 +94,7 @@ def parse_phase_only(text: str, books: Catalog, command: str, required: bool) ->
     """`/preflight [<service>] <phase>` and `/validate [<service>] [phase]`: (service, phase), each
     None where not given (the phase only where optional).
     """
-    service_word = "[<service>] " if len(books) > 1 else ""
+    service_word = "<service> " if books.several else ""
     usage = f"Usage: `{command} {service_word}<phase>`" if required else f"Usage: `{command} {service_word}[phase]`"
     service, words = _service(_words(text, books, usage), books)
     if (words and words[0].lower() == "help") or len(words) > 1 or (required and not words):

@@ -34,8 +34,8 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         except UnknownTargetError as error:
             ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
             return
-    if parsed.action != "help":
-        channel_id, channel_name = command.get("channel_id", ""), command.get("channel_name", "")
+    channel_id, channel_name = command.get("channel_id", ""), command.get("channel_name", "")
+    if parsed.action not in ("help", "cancel"):  # a cancel is checked against its run's service
         try:
             if parsed.action == "plan":
                 check_channel(book, channel_id, channel_name, "/rollback")
@@ -51,7 +51,7 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
     elif parsed.action in ("status", "history"):
         ack(response_type="ephemeral", text=_list_runs(parsed.action))
     elif parsed.action == "cancel":
-        _cancel(ack, respond, user, parsed.run_id)
+        _cancel(ack, respond, books, user, parsed.run_id, (channel_id, channel_name))
     else:
         _show_plan(ack, book, books, user, parsed)
 
@@ -98,7 +98,8 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
 
 def _blocker(plan: Plan) -> str | None:
     if plan.needs_checkpoint and plan.checkpoint is None:
-        return f"Nothing to roll back to yet: run `/preflight {plan.phase_name}` before the change."
+        preflight = f"/preflight {plan.runbook.service_word}{plan.phase_name}"
+        return f"Nothing to roll back to yet: run `{preflight}` before the change."
     return None
 
 
@@ -110,11 +111,12 @@ def _list_runs(what: str) -> str:
     return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
 
 
-def _cancel(ack: Ack, respond: Respond, user: str, run_id: str | None) -> None:
+def _cancel(ack: Ack, respond: Respond, books: Catalog, user: str, run_id: str | None,
+            channel: tuple[str, str]) -> None:  # fmt: skip
     ctx = deps.context()
     if run_id is None:
         active = ctx.runs.active()
-        if len(active) != 1:
+        if len(active) != 1 or books.several:  # with several services, never guess which run is meant
             listed = blocks.run_list(active, ctx.clock(), "")
             ack(
                 response_type="ephemeral",
@@ -124,6 +126,10 @@ def _cancel(ack: Ack, respond: Respond, user: str, run_id: str | None) -> None:
         run_id = active[0].run_id
     try:
         target = ctx.runs.get(run_id)
+        if target.service in books.books:
+            check_channel(books.books[target.service], *channel, "/rollback")
+        else:
+            check_channel_any(books, *channel, "/rollback")
         deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)

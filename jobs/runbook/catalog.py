@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.context import Context
@@ -25,9 +25,12 @@ RUNBOOK_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class Catalog:
-    """Runbooks by service, in file-name order."""
+    """Runbooks by service, in file-name order, and the files of a folder that could not be used
+    (each service stands on its own: one broken file never stops the others).
+    """
 
     books: dict[str, Runbook]
+    broken: dict[str, RunbookError] = field(default_factory=dict)  # file → why it is not used
 
     @property
     def services(self) -> list[str]:
@@ -35,9 +38,14 @@ class Catalog:
         return list(self.books)
 
     @property
+    def several(self) -> bool:
+        """Whether commands must name the service (more than one runbook file)."""
+        return len(self.books) + len(self.broken) > 1
+
+    @property
     def single(self) -> Runbook | None:
         """The runbook when there is only one (then commands need not name a service)."""
-        return next(iter(self.books.values())) if len(self.books) == 1 else None
+        return None if self.several else next(iter(self.books.values()), None)
 
     @property
     def first(self) -> Runbook:
@@ -45,10 +53,13 @@ class Catalog:
         return next(iter(self.books.values()))
 
     def get(self, service: str) -> Runbook:
-        """The runbook of `service`; `UnknownTargetError` listing the services otherwise."""
+        """The runbook of `service`; `UnknownTargetError` listing the services (and the files that
+        could not be read) otherwise.
+        """
         book = self.books.get(service)
         if book is None:
-            raise UnknownTargetError(f"Unknown service `{service}`. Services: {self.service_list()}.")
+            unreadable = "".join(f"\n{error.user_message}" for error in self.broken.values())
+            raise UnknownTargetError(f"Unknown service `{service}`. Services: {self.service_list()}.{unreadable}")
         return book
 
     def choose(self, service: str | None, how: str) -> Runbook:
@@ -82,39 +93,66 @@ def runbook_files(path: Path) -> list[Path]:
     return files
 
 
-def load_catalog(path: Path) -> Catalog:
-    """Every runbook `path` names, each validated (and re-read only when its file changes); two
-    runbooks for one service, or a folder's runbooks disagreeing on `alert_channel`, are errors.
-    """
-    books: dict[str, Runbook] = {}
-    where: dict[str, Path] = {}
-    for file in runbook_files(path):
-        book = load_runbook_cached(file)
-        if book.service in books:
-            raise RunbookError(
-                str(file), [("service", f"`{book.service}` is already the service of {where[book.service]}")]
-            )
-        if books and book.alert_channel != next(iter(books.values())).alert_channel:
-            first = next(iter(where.values()))
-            raise RunbookError(str(file), [("alert_channel", f"`{book.alert_channel}` differs from {first}'s: "
-                                            "the runbooks of one deployment share one alert channel")])  # fmt: skip
-        books[book.service] = book
-        where[book.service] = file
-    if len(books) > 1:
-        _check_names(books, where)
-    return Catalog(books)
-
-
 RESERVED_WORDS = ("status", "history", "cancel", "help")  # `/rollback` subcommands
+_CACHE: dict[Path, tuple[Catalog, list[Runbook | RunbookError]]] = {}
 
 
-def _check_names(books: dict[str, Runbook], where: dict[str, Path]) -> None:
-    """Commands may start with a service name: it must not read as a subcommand or a phase."""
-    phases = {phase for book in books.values() for phase in book.phases}
-    for service, file in where.items():
-        if service.lower() in RESERVED_WORDS or service.lower() in phases:
-            raise RunbookError(str(file), [("service", f"`{service}` is also a command word or a phase name: "
-                                            "`/rollback <service> <phase>` could not tell them apart")])  # fmt: skip
+def load_catalog(path: Path) -> Catalog:
+    """Every runbook `path` names, each validated (and re-read only when its file changes). A file
+    path is one runbook and its errors are raised. In a folder, a file that does not load, repeats
+    another's service, names its service like a phase or command word, or has another
+    `alert_channel` is left out, logged and listed in `broken`; only a folder where nothing loads
+    raises.
+    """
+    if not path.is_dir():
+        book = load_runbook_cached(path)
+        return Catalog({book.service: book})
+    loaded: list[Runbook | RunbookError] = []
+    files = runbook_files(path)
+    for file in files:
+        try:
+            loaded.append(load_runbook_cached(file))
+        except RunbookError as error:
+            loaded.append(error)
+    cached = _CACHE.get(path)
+    if (
+        cached is not None
+        and len(cached[1]) == len(loaded)
+        and all(a is b for a, b in zip(cached[1], loaded, strict=True))
+    ):
+        return cached[0]
+    books: dict[str, Runbook] = {}
+    broken: dict[str, RunbookError] = {}
+    where: dict[str, Path] = {}
+    for file, entry in zip(files, loaded, strict=True):
+        problem = entry if isinstance(entry, RunbookError) else _conflict(file, entry, books, where)
+        if problem is not None or isinstance(entry, RunbookError):
+            broken[str(file)] = problem or RunbookError(str(file), [])
+            logger.error("runbook %s is not used: %s", file, broken[str(file)].user_message)
+            continue
+        books[entry.service] = entry.named_in_commands() if len(files) > 1 else entry
+        where[entry.service] = file
+    if not books:
+        raise RunbookError(str(path), [(name, error.user_message) for name, error in broken.items()])
+    catalog = Catalog(books, broken)
+    _CACHE[path] = (catalog, loaded)
+    return catalog
+
+
+def _conflict(path: Path, book: Runbook, books: dict[str, Runbook], where: dict[str, Path]) -> RunbookError | None:
+    """Why `book` (from `path`) cannot join the runbooks already accepted from its folder, if it cannot."""
+    file = str(path)
+    if book.service in books:
+        return RunbookError(file, [("service", f"`{book.service}` is already the service of {where[book.service]}")])
+    phases = {phase for other in [*books.values(), book] for phase in other.phases}
+    if book.service in RESERVED_WORDS or book.service in phases:
+        return RunbookError(file, [("service", f"`{book.service}` is also a command word or a phase name: "
+                                    "`/rollback <service> <phase>` could not tell them apart")])  # fmt: skip
+    first = next(iter(books.values()), None)
+    if first is not None and book.alert_channel != first.alert_channel:
+        return RunbookError(file, [("alert_channel", f"`{book.alert_channel}` differs from {where[first.service]}'s: "
+                                    "the runbooks of one deployment share one alert channel")])  # fmt: skip
+    return None
 
 
 def catalog(ctx: Context) -> Catalog:

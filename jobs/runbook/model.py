@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     model_validator,
 )
@@ -360,6 +361,24 @@ class Runbook(StrictModel):
     post_rollback_actions: list[str] = []
     phases: Annotated[dict[Name, Phase], Field(min_length=1)]
 
+    _named_in_commands: bool = PrivateAttr(default=False)  # set by the catalog when it has several
+
     def phase(self, name: str) -> Phase:
         """The phase called `name`; `KeyError` when there is none."""
         return self.phases[name]
+
+    @property
+    def service_word(self) -> str:
+        """`billing ` when commands must name the service (a folder of several runbooks), else ''."""
+        return f"{self.service} " if self._named_in_commands else ""
+
+    @property
+    def service_option(self) -> str:
+        """` --service billing` for the CLI when it must name the service, else ''."""
+        return f" --service {self.service}" if self._named_in_commands else ""
+
+    def named_in_commands(self) -> Runbook:
+        """A copy whose hints name its service (it is one of several)."""
+        copy = self.model_copy()
+        copy._named_in_commands = True
+        return copy

@@ -160,6 +160,12 @@ def test_a_folder_of_runbooks_needs_the_service_named(ctx: Context, env: dict[st
     assert checked.returncode == 0, checked.stderr
     assert "billing.yaml: OK — service billing" in checked.stdout
     assert "2 services (billing, search)" in checked.stdout
+    second = folder / "search.yaml"
+    second.write_text(second.read_text().replace("service: search", "service: billing"))
+    conflict = rollbot(env, "runbook", "check", str(folder))
+    assert conflict.returncode == 1
+    assert "`billing` is already the service of" in conflict.stderr and "1 services (billing)" in conflict.stdout
+    second.write_text(second.read_text().replace("service: billing", "service: search"))
 
     unnamed = rollbot(env, "preflight", "phase2", "--yes", RUNBOOK=str(folder))
     assert unnamed.returncode == 1

@@ -56,10 +56,24 @@ def test_runbooks_of_one_folder_must_agree(tmp_path: Path, old: str, new: str, p
     folder = folder_of(tmp_path, "billing", "search")
     second = folder / "search.yaml"
     second.write_text(second.read_text().replace(old, new))
-    with pytest.raises(RunbookError, match=re.escape(problem)):
-        load_catalog(folder)
+    books = load_catalog(folder)
+    assert books.services == ["billing"], "the first file is used, the one that disagrees is not"
+    assert problem in books.broken[str(second)].user_message
 
 
 def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RunbookError, match="holds no"):
         load_catalog(tmp_path)
+
+
+def test_a_broken_runbook_leaves_the_other_services_working(tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, "billing", "search")
+    (folder / "search.yaml").write_text((folder / "search.yaml").read_text().replace("budget: 30m", "budget: soon"))
+    books = load_catalog(folder)
+    assert books.services == ["billing"] and books.several
+    assert list(books.broken) == [str(folder / "search.yaml")]
+    with pytest.raises(UnknownTargetError, match=r"Unknown service `search`(.|\n)*budget"):
+        books.get("search")
+    with pytest.raises(UnknownTargetError, match="several services"):
+        books.choose(None, "x")  # never a guess, even with one left
+    assert books.get("billing").service_word == "billing "
