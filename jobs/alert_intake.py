@@ -12,7 +12,7 @@ from typing import Any
 from rq import Retry
 
 from jobs.alert_channel import known_alert_channel_id
-from jobs.alert_response import request_card_update
+from jobs.alert_response import CARD_DUE_EXPIRY_MS, schedule_card_update
 from jobs.alert_rules import match_message
 from jobs.alerts import Alert, new_alert_id
 from jobs.context import Context
@@ -80,16 +80,22 @@ def _claim(ctx: Context, alert: Alert, cooldown: float) -> str | None:
     """
     while (existing := ctx.alerts.claim(alert.fingerprint, alert.alert_id, cooldown)) is not None:
         current = ctx.alerts.get(existing)
-        if current is not None and not _recurred(current, alert.first_seen):
+        if current is not None and not _recurred(current.resolved_at, alert.first_seen):
             return existing
         if ctx.alerts.replace_claim(alert.fingerprint, existing, alert.alert_id, cooldown):
             return None  # it came back after recovering: a new alert
     return None
 
 
-def _recurred(alert: Alert, now: datetime) -> bool:
-    """A resolved alert seen again after the grace period is a recurrence, not a repeat."""
-    return alert.resolved_at is not None and (now - alert.resolved_at).total_seconds() > RECURRENCE_GRACE_SECONDS
+def _recurred(resolved_at: datetime | None, now: datetime) -> bool:
+    """An alert resolved at `resolved_at` seen again after the grace period is a recurrence, not a repeat."""
+    return resolved_at is not None and (now - resolved_at).total_seconds() > RECURRENCE_GRACE_SECONDS
+
+
+def _repeat(ctx: Context, alert_id: str) -> None:
+    """One more sighting of an open alert: its counter, and its card's update (one per second)."""
+    if ctx.alerts.count_repeat(alert_id, CARD_DUE_EXPIRY_MS):
+        schedule_card_update(ctx, alert_id)
 
 
 def replay_held(ctx: Context, books: Catalog, channel_id: str) -> int:
@@ -117,6 +123,16 @@ def receive(ctx: Context, runbook: Runbook, event: dict[str, Any], builtin: bool
     if match is None:
         return None
     now = ctx.clock()
+    repeat = ctx.alerts.repeat_open(match.fingerprint, CARD_DUE_EXPIRY_MS)  # a storm's repeats stop here
+    if repeat is not None:
+        alert_id, resolved_at, card_due = repeat
+        if resolved_at is None:  # open: counted
+            if card_due:
+                schedule_card_update(ctx, alert_id)
+            return alert_id
+        if not _recurred(resolved_at, now):  # resolved moments ago: still counts on its card
+            _repeat(ctx, alert_id)
+            return alert_id
     rule = match.rule
     first_line = match.text.splitlines()[0] if match.text else ""
     alert = Alert(
@@ -127,10 +143,9 @@ def receive(ctx: Context, runbook: Runbook, event: dict[str, Any], builtin: bool
     )  # fmt: skip
     ctx.alerts.create(alert)  # stored before it is claimed: a claim never points at nothing
     existing = _claim(ctx, alert, rule.cooldown)
-    if existing is not None:
+    if existing is not None:  # it became a repeat meanwhile (another message of the storm won)
         ctx.alerts.discard(alert.alert_id)
-        ctx.alerts.bump(existing)
-        request_card_update(ctx, existing)
+        _repeat(ctx, existing)
         return existing
     ctx.audit(actor=alert.posted_by or "integration", action="alert.received", result="new",
               alert_id=alert.alert_id, rule=rule.name, value=match.value)  # fmt: skip

@@ -306,8 +306,15 @@ def request_card_update(ctx: Context, alert_id: str, immediate: bool = False) ->
     runs (the update clears the mark when it starts, so later changes schedule the next one).
     """
     try:
-        if not ctx.redis.set(ctx.keys.alert_card_due(alert_id), "1", nx=True, px=CARD_DUE_EXPIRY_MS):
-            return
+        if ctx.redis.set(ctx.keys.alert_card_due(alert_id), "1", nx=True, px=CARD_DUE_EXPIRY_MS):
+            schedule_card_update(ctx, alert_id, immediate)
+    except RedisError as error:
+        logger.error("alert %s: card update not scheduled: %s", alert_id, error)
+
+
+def schedule_card_update(ctx: Context, alert_id: str, immediate: bool = False) -> None:
+    """Queue the card's update (its due mark is set: see `request_card_update`)."""
+    try:
         options: dict[str, Any] = {
             "job_id": ctx.keys.job("alert-card", f"{alert_id}-{time.time_ns()}-{secrets.token_hex(2)}"),
             "retry": CARD_RETRY, "result_ttl": 0, "failure_ttl": 86400, "description": f"alert card {alert_id}",

@@ -16,12 +16,25 @@ from redis import Redis
 from redis.client import Pipeline
 
 from jobs.keys import Keys
-from jobs.redis_values import optional_text, watched_update
+from jobs.redis_values import optional_text, text, watched_update
 
 AlertState = Literal["firing", "acknowledged", "resolved", "silenced"]
 AlertKind = Literal["breach", "inconclusive", "blind"]
 TREND_LENGTH = 10
 ALERT_TTL_SECONDS = 30 * 86400
+_REPEAT = """
+local id = redis.call('get', KEYS[1])
+if not id then return false end
+local alert = ARGV[1] .. id
+local raw = redis.call('get', alert)
+if not raw then return false end
+local resolved = cjson.decode(raw)['resolved_at']
+if resolved ~= cjson.null then return {id, resolved, 0} end
+redis.call('incr', alert .. ARGV[2])
+redis.call('expire', alert .. ARGV[2], ARGV[3])
+local due = redis.call('set', alert .. ARGV[4], '1', 'NX', 'PX', ARGV[5])
+return {id, false, due and 1 or 0}
+"""
 _REPLACE_CLAIM = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -101,6 +114,7 @@ class AlertStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._repeat = redis.register_script(_REPEAT)
 
     def get(self, alert_id: str) -> Alert | None:
         """The alert with its current count; None when there is none."""
@@ -121,6 +135,21 @@ class AlertStore:
             pipe.incr(self._keys.alert_count(alert.alert_id))
             pipe.expire(self._keys.alert_count(alert.alert_id), ALERT_TTL_SECONDS)
             pipe.execute()
+
+    def repeat_open(self, fingerprint: str, card_due_ms: int) -> tuple[str, datetime | None, bool] | None:
+        """A storm's repeat in one round trip: the alert `fingerprint` points at, as (id,
+        `resolved_at`, whether its card update was marked due by this call). An open alert is
+        counted and its card marked due (unless it is already); a resolved one is left as it is
+        (the caller decides: a repeat within the grace period, or a recurrence). None: no alert.
+        """
+        prefix = self._keys.alert("")
+        found = self._repeat(keys=[self._keys.alert_fingerprint(fingerprint)],
+                             args=[prefix, self._keys.alert_count("").removeprefix(prefix), ALERT_TTL_SECONDS,
+                                   self._keys.alert_card_due("").removeprefix(prefix), card_due_ms])  # fmt: skip
+        if not found:
+            return None
+        resolved = optional_text(found[1]) if found[1] else None
+        return text(found[0]), datetime.fromisoformat(resolved) if resolved else None, bool(found[2])
 
     def claim(self, fingerprint: str, alert_id: str, ttl: float) -> str | None:
         """Make `alert_id` the open alert of `fingerprint` for `ttl` seconds, unless one is open:
@@ -145,6 +174,16 @@ class AlertStore:
         key = self._keys.alert_fingerprint(fingerprint)
         if optional_text(self._redis.get(key)) == alert_id:
             self._redis.delete(key)
+
+    def count_repeat(self, alert_id: str, card_due_ms: int) -> bool:
+        """One more sighting, and mark the card's update as due unless it is already: True when this
+        call marked it (the caller schedules the update). One round trip.
+        """
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(self._keys.alert_count(alert_id))
+            pipe.expire(self._keys.alert_count(alert_id), ALERT_TTL_SECONDS)
+            pipe.set(self._keys.alert_card_due(alert_id), "1", nx=True, px=card_due_ms)
+            return bool(pipe.execute()[2])
 
     def bump(self, alert_id: str, by: int = 1) -> int:
         """Count `by` more sightings; returns the count."""
