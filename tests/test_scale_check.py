@@ -226,6 +226,14 @@ def test_two_webs_two_workers_five_services_every_run_once_no_lock_violated(
         assert sum("Confirmed by" in text for text in second) == 5, second
         wait_for(lambda: ended(ctx, "rollback", 10), timeout=120, message="10 rollbacks")
         wait_for(lambda: ended(ctx, "validation", 5), timeout=60, message="5 validations")
+
+        # A plan shown before there were several services (its button names none): never a guess.
+        old = {k: v for k, v in json.loads(tokens["svc1"][0]).items() if k != "service"} | {"token": "old-plan"}
+        response = signed_post(f"{urls[0]}/slack/events", action_body(ActionId.ROLLBACK_CONFIRM, json.dumps(old),
+                               ONCALL, slack.response_url("old-plan")))  # fmt: skip
+        assert response.status_code == 200, (response.status_code, response.text, response.headers)
+        said = slack.wait_for(lambda calls: any(c.params.get("url") == "/response/old-plan" for c in calls))
+        assert "several services" in [c for c in said if c.params.get("url") == "/response/old-plan"][-1].params["text"]
     finally:
         (marks / "release").touch()  # a failed test leaves no run waiting in its exclusive step
         for worker in workers:

@@ -14,7 +14,7 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs import alert_response, blocks
-from jobs.access import AccessDenied, Action
+from jobs.access import Action
 from jobs.alerts import Alert
 from jobs.exceptions import RollbotError
 from jobs.notifier import alert_channel
@@ -49,7 +49,7 @@ def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) 
         alert = ctx.alerts.get(alert_id)
         phase = alert.phase if alert is not None and action == "rollback" else None
         deps.authorize(alert.service if alert else None, user, action, what, phase, level or None if phase else None)
-    except AccessDenied as denied:
+    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
         ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
                   reason=denied.user_message)  # fmt: skip
         _say(respond, denied.user_message)

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.access import AccessDenied
+from jobs.exceptions import RollbotError
 from jobs.notifier import enqueue_delivery
 
 
@@ -22,7 +22,7 @@ def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         run = ctx.runs.get(run_id) if ctx.redis.exists(ctx.keys.run(run_id)) else None
         deps.authorize(run.service if run else None, user, "verify", "verifying checklist items",
                        run.phase if run else None)  # fmt: skip
-    except AccessDenied as denied:
+    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
         ctx.audit(actor=user, action="checklist.verify", result="refused", run_id=run_id, reason=denied.user_message)
         respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
         return

@@ -13,7 +13,7 @@ from rq import Retry
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.access import AccessDenied
+from jobs.exceptions import RollbotError
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _clicked(body: dict[str, Any], respond: Respond, what: str) -> tuple[str, st
     try:
         incident = deps.context().incidents.get(key)
         deps.authorize(incident.service if incident else None, user, "incident", what)
-    except AccessDenied as denied:
+    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
         deps.context().audit(actor=user, action="incident.click", result="refused", key=key,
                              reason=denied.user_message)  # fmt: skip
         respond(text=denied.user_message, replace_original=False, response_type="ephemeral")

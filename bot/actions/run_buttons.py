@@ -82,7 +82,11 @@ def confirm(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     ack()
     user, value = _action(body)
     request = json.loads(value)
-    plan = deps.plan(deps.runbook(request.get("service")), request["kind"], request["phase"], request["level"])
+    try:  # after the ack, errors are said here: Bolt would answer an error escaping now as unhandled
+        plan = deps.plan(deps.runbook(request.get("service")), request["kind"], request["phase"], request["level"])
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        return
     _start(respond, plan, user, f"confirm:{request['token']}", replace=True, shown_commit=request.get("commit", ""))
 
 
