@@ -22,6 +22,7 @@ AlertState = Literal["firing", "acknowledged", "resolved", "silenced"]
 AlertKind = Literal["breach", "inconclusive", "blind"]
 TREND_LENGTH = 10
 ALERT_TTL_SECONDS = 30 * 86400
+# Keys are built from ARGV prefixes (fine on one Redis server, as rollbot uses; not on Redis Cluster).
 _REPEAT = """
 local id = redis.call('get', KEYS[1])
 if not id then return false end
@@ -29,7 +30,7 @@ local alert = ARGV[1] .. id
 local raw = redis.call('get', alert)
 if not raw then return false end
 local resolved = cjson.decode(raw)['resolved_at']
-if resolved ~= cjson.null then return {id, resolved, 0} end
+if resolved ~= nil and resolved ~= cjson.null then return {id, resolved, 0} end
 redis.call('incr', alert .. ARGV[2])
 redis.call('expire', alert .. ARGV[2], ARGV[3])
 local due = redis.call('set', alert .. ARGV[4], '1', 'NX', 'PX', ARGV[5])

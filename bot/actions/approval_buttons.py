@@ -13,9 +13,9 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from jobs import approvals, blocks
 from jobs.access import AccessDenied
+from jobs.alert_channel import shared_alert_channel
 from jobs.approvals_model import ApprovalStore
 from jobs.exceptions import RollbotError
-from jobs.notifier import alert_channel
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         logger.exception("Redis unreachable while approving %s", run_id)
         _say(respond, "rollbot cannot reach Redis: nothing was started. The break-glass CLI works without it.")
         return
-    channel = alert_channel(ctx, deps.runbook(record.service))
+    channel = shared_alert_channel(ctx)  # the run has started: nothing may fail from here
     _say(respond, f"✅ Approved: rollback {blocks.target(record)} is run `{record.run_id}`, requested by "
                   f"{blocks.who(record.actor)}; progress in {channel}.")  # fmt: skip
 

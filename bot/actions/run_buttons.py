@@ -17,7 +17,7 @@ from jobs.enqueue import Origin, enqueue_once
 from jobs.exceptions import RollbotError
 from jobs.lifecycle import cancel_run
 from jobs.notifier import alert_channel, next_level
-from jobs.plan import Plan
+from jobs.plan import Kind, Plan, select
 from jobs.runs import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -77,15 +77,33 @@ def _start(
     respond(text=text, replace_original=replace, response_type="ephemeral")
 
 
+def _plan(respond: Respond, service: str | None, kind: Kind, phase: str, level: str | None) -> Plan | None:
+    """The plan a click asks for, or None when there is none (said: after the ack nothing may raise,
+    Bolt would answer the click as unhandled).
+    """
+    try:
+        book = deps.runbook(service)
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        return None
+    try:
+        return deps.plan(book, kind, phase, level)
+    except RollbotError as error:
+        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+    except RedisError:
+        logger.exception("Redis unreachable while planning %s of %s", phase, book.service)
+        respond(text=blocks.manual_fallback(select(book, kind, phase, level)), replace_original=False,
+                response_type="ephemeral")  # fmt: skip
+    return None
+
+
 def confirm(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     """*Roll back now* on the plan: start the run exactly once."""
     ack()
     user, value = _action(body)
     request = json.loads(value)
-    try:  # after the ack, errors are said here: Bolt would answer an error escaping now as unhandled
-        plan = deps.plan(deps.runbook(request.get("service")), request["kind"], request["phase"], request["level"])
-    except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+    plan = _plan(respond, request.get("service"), request["kind"], request["phase"], request["level"])
+    if plan is None:
         return
     _start(respond, plan, user, f"confirm:{request['token']}", replace=True, shown_commit=request.get("commit", ""))
 
@@ -127,7 +145,9 @@ def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
         respond(text=f"{previous.phase} has no level after {previous.level}.", replace_original=False,
                 response_type="ephemeral")  # fmt: skip
         return
-    plan = deps.plan(book, "rollback", previous.phase, level)
+    plan = _plan(respond, previous.service, "rollback", previous.phase, level)
+    if plan is None:
+        return
     if escalate and plan.needs_checkpoint and plan.checkpoint is None:
         respond(
             text=f"No checkpoint recorded for {plan.phase_name}.", replace_original=False, response_type="ephemeral"

@@ -67,6 +67,8 @@ def parse_rollback(text: str, books: Catalog) -> Command:
         if len(words) > 1:
             raise UsageError(f"`help` takes nothing after it.\n{usage}")
         return Command("help", service=service)
+    if not words:
+        raise UsageError(f"Which phase of `{service}`?\n{usage}\n\n{help_text(books)}")
     first = words[0].lower()
     if first in ("status", "history", "cancel") and service is not None:
         raise UsageError(f"`{first}` covers every service: `/rollback {first}`.\n{usage}")
@@ -82,8 +84,6 @@ def parse_rollback(text: str, books: Catalog) -> Command:
     options = [w for w in rest if w.startswith("-")]
     if options:
         raise UsageError(f"Unknown option `{options[0]}`: the only option is `--dry-run`.\n{usage}")
-    if not rest:
-        raise UsageError(f"Which phase{f' of `{service}`' if service else ''}?\n{usage}\n\n{help_text(books)}")
     if len(rest) > 2:
         raise UsageError(f"Too many words: `{' '.join(rest)}`.\n{usage}")
     level = rest[1].lower() if len(rest) == 2 else None

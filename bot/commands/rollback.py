@@ -115,6 +115,11 @@ def _cancel(ack: Ack, respond: Respond, books: Catalog, user: str, run_id: str |
             channel: tuple[str, str]) -> None:  # fmt: skip
     ctx = deps.context()
     if run_id is None:
+        try:  # the list of what runs is shown where any runbook accepts commands
+            check_channel_any(books, *channel, "/rollback")
+        except AccessDenied as denied:
+            ack(response_type="ephemeral", text=denied.user_message)
+            return
         active = ctx.runs.active()
         if len(active) != 1 or books.several:  # with several services, never guess which run is meant
             listed = blocks.run_list(active, ctx.clock(), "")

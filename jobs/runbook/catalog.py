@@ -94,64 +94,75 @@ def runbook_files(path: Path) -> list[Path]:
 
 
 RESERVED_WORDS = ("status", "history", "cancel", "help")  # `/rollback` subcommands
-_CACHE: dict[Path, tuple[Catalog, list[Runbook | RunbookError]]] = {}
+_CACHE: dict[Path, tuple[list[tuple[str, int, int]], Catalog]] = {}
+
+
+def _versions(files: list[Path]) -> list[tuple[str, int, int]]:
+    versions = []
+    for file in files:
+        try:
+            stat = file.stat()
+            versions.append((str(file), stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            versions.append((str(file), -1, -1))
+    return versions
 
 
 def load_catalog(path: Path) -> Catalog:
-    """Every runbook `path` names, each validated (and re-read only when its file changes). A file
-    path is one runbook and its errors are raised. In a folder, a file that does not load, repeats
-    another's service, names its service like a phase or command word, or has another
-    `alert_channel` is left out, logged and listed in `broken`; only a folder where nothing loads
-    raises.
+    """Every runbook `path` names, each validated, re-read only when a file changes. A file path is
+    one runbook and its errors are raised. In a folder, a file that does not load, repeats another's
+    service, names its service like a phase or command word, or has another `alert_channel` is left
+    out, logged and listed in `broken`; only a folder where nothing loads raises.
     """
     if not path.is_dir():
         book = load_runbook_cached(path)
         return Catalog({book.service: book})
-    loaded: list[Runbook | RunbookError] = []
     files = runbook_files(path)
-    for file in files:
-        try:
-            loaded.append(load_runbook_cached(file))
-        except RunbookError as error:
-            loaded.append(error)
+    versions = _versions(files)
     cached = _CACHE.get(path)
-    if (
-        cached is not None
-        and len(cached[1]) == len(loaded)
-        and all(a is b for a, b in zip(cached[1], loaded, strict=True))
-    ):
-        return cached[0]
+    if cached is not None and cached[0] == versions:
+        return cached[1]
     books: dict[str, Runbook] = {}
     broken: dict[str, RunbookError] = {}
     where: dict[str, Path] = {}
-    for file, entry in zip(files, loaded, strict=True):
-        problem = entry if isinstance(entry, RunbookError) else _conflict(file, entry, books, where)
-        if problem is not None or isinstance(entry, RunbookError):
-            broken[str(file)] = problem or RunbookError(str(file), [])
-            logger.error("runbook %s is not used: %s", file, broken[str(file)].user_message)
+    for file in files:
+        try:
+            book = load_runbook_cached(file)
+        except RunbookError as unreadable:
+            broken[str(file)] = unreadable
             continue
-        books[entry.service] = entry.named_in_commands() if len(files) > 1 else entry
-        where[entry.service] = file
+        problem = _conflict(file, book, books, where)
+        if problem is not None:
+            broken[str(file)] = problem
+            continue
+        books[book.service], where[book.service] = book, file
+    if len(files) > 1:  # commands start with the service's name: it must not read as anything else
+        phases = {phase for book in books.values() for phase in book.phases}
+        for service in [s for s in books if s in RESERVED_WORDS or s in phases]:
+            broken[str(where[service])] = RunbookError(str(where[service]), [("service", (
+                f"`{service}` is also a command word or a phase name: `/rollback <service> <phase>` "
+                "could not tell them apart"))])  # fmt: skip
+            del books[service]
+        books = {service: book.named_in_commands() for service, book in books.items()}
+    for name, error in broken.items():
+        logger.error("runbook %s is not used: %s", name, error.user_message)
     if not books:
         raise RunbookError(str(path), [(name, error.user_message) for name, error in broken.items()])
     catalog = Catalog(books, broken)
-    _CACHE[path] = (catalog, loaded)
+    _CACHE[path] = (versions, catalog)
     return catalog
 
 
 def _conflict(path: Path, book: Runbook, books: dict[str, Runbook], where: dict[str, Path]) -> RunbookError | None:
     """Why `book` (from `path`) cannot join the runbooks already accepted from its folder, if it cannot."""
-    file = str(path)
     if book.service in books:
-        return RunbookError(file, [("service", f"`{book.service}` is already the service of {where[book.service]}")])
-    phases = {phase for other in [*books.values(), book] for phase in other.phases}
-    if book.service in RESERVED_WORDS or book.service in phases:
-        return RunbookError(file, [("service", f"`{book.service}` is also a command word or a phase name: "
-                                    "`/rollback <service> <phase>` could not tell them apart")])  # fmt: skip
+        problem = f"`{book.service}` is already the service of {where[book.service]}"
+        return RunbookError(str(path), [("service", problem)])
     first = next(iter(books.values()), None)
     if first is not None and book.alert_channel != first.alert_channel:
-        return RunbookError(file, [("alert_channel", f"`{book.alert_channel}` differs from {where[first.service]}'s: "
-                                    "the runbooks of one deployment share one alert channel")])  # fmt: skip
+        return RunbookError(str(path), [("alert_channel", f"`{book.alert_channel}` differs from "
+                                         f"{where[first.service]}'s: the runbooks of one deployment share one "
+                                         "alert channel")])  # fmt: skip
     return None
 
 

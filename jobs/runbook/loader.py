@@ -212,6 +212,8 @@ def load_runbook(path: Path) -> Runbook:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RunbookError(str(path), [("(file)", f"cannot read: {error.strerror}")]) from error
+    except UnicodeDecodeError as error:
+        raise RunbookError(str(path), [("(file)", f"not UTF-8 text: {error.reason} at byte {error.start}")]) from error
     return parse_runbook(text, str(path), path.parent)
 
 

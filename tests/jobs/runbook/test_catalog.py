@@ -77,3 +77,27 @@ def test_a_broken_runbook_leaves_the_other_services_working(tmp_path: Path) -> N
     with pytest.raises(UnknownTargetError, match="several services"):
         books.choose(None, "x")  # never a guess, even with one left
     assert books.get("billing").service_word == "billing "
+
+
+def test_a_broken_file_is_read_again_only_when_it_changes(tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, "billing")
+    (folder / "notes.yaml").write_bytes(b"\xff\xfe not UTF-8")
+    first = load_catalog(folder)
+    assert load_catalog(folder) is first, "nothing changed: the same catalog"
+    assert "not UTF-8" in first.broken[str(folder / "notes.yaml")].user_message
+    (folder / "notes.yaml").write_text("version: 1\n")
+    assert load_catalog(folder) is not first
+
+
+def test_service_names_are_checked_against_every_runbooks_phases(tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, "aweb", "billing")
+    billing = folder / "billing.yaml"
+    billing.write_text(billing.read_text().replace("  phase2:\n", "  aweb:\n", 1))  # a later file's phase
+    books = load_catalog(folder)
+    assert books.services == ["billing"]
+    assert "`aweb` is also a command word or a phase name" in books.broken[str(folder / "aweb.yaml")].user_message
+
+
+def test_one_runbook_in_a_folder_may_name_its_service_freely(tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, "status")
+    assert load_catalog(folder).services == ["status"]
