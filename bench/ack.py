@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-from bench.common import Row
+from bench.common import Row, print_rows
 from tests.conftest import ROLLBOT, free_port, git, write_runbook
 from tests.standins.signed import SIGNING_SECRET, command_body, signed_post
 from tests.standins.slack import SlackStandIn
@@ -122,5 +122,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× — {row.details}")
+    print_rows(run())

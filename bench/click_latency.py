@@ -36,7 +36,7 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from bench.common import Row
+from bench.common import Row, print_rows
 from bench.detect import _clean, _env
 from jobs.context import Context
 from jobs.ids import ActionId
@@ -222,5 +222,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
+    print_rows(run())

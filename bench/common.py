@@ -22,6 +22,12 @@ class Row:
     details: str
 
 
+def print_rows(rows: list[Row]) -> None:
+    """A benchmark module run on its own (`python -m bench.x`) prints its rows."""
+    for row in rows:
+        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
+
+
 def machine() -> str:
     """The machine the numbers were measured on."""
     cpu = "unknown CPU"

@@ -27,7 +27,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from bench.common import Row
+from bench.common import Row, print_rows
 from jobs.context import Context
 from jobs.keys import Keys
 from jobs.redaction import Redactor
@@ -187,5 +187,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
+    print_rows(run())

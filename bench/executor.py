@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from bench.common import Row
+from bench.common import Row, print_rows
 from jobs.context import Context
 from jobs.enqueue import create_run
 from jobs.executor import Executor, new_step_records
@@ -123,5 +122,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}", file=sys.stdout)
+    print_rows(run())

@@ -42,7 +42,7 @@ from rq import Queue
 from rq.job import Job
 
 from bench.click_latency import clean, idle
-from bench.common import Row
+from bench.common import Row, print_rows
 from bench.detect import _env
 from bot.server import gunicorn_options
 from jobs.context import Context
@@ -268,5 +268,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
+    print_rows(run())

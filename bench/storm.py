@@ -49,7 +49,7 @@ import trustme
 from redis import Redis
 
 from bench.click_latency import clean
-from bench.common import Row
+from bench.common import Row, print_rows
 from bench.detect import _env
 from jobs.alert_response import CARD_UPDATE_SECONDS
 from jobs.context import Context
@@ -290,5 +290,4 @@ def run() -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.benchmark}: {row.ratio:.2f}× ({row.details}) target {row.target}")
+    print_rows(run())

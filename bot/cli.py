@@ -25,7 +25,7 @@ from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_ch
 from jobs.redaction import Redactor, configure_logging
 from jobs.report import build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
-from jobs.runbook.loader import load_runbook
+from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
 from jobs.runner import execute_run
 from jobs.settings import Process, Settings, get_settings
@@ -73,8 +73,8 @@ def runbook_check(path: Path | None) -> None:
         return
     unreadable = set()
     for file in runbook_files(path):
-        try:
-            click.echo(terminal.runbook_summary(file, load_runbook(file)))
+        try:  # cached: the catalog below reads each file once more only if it changed
+            click.echo(terminal.runbook_summary(file, load_runbook_cached(file)))
         except RunbookError as error:
             click.echo(error.user_message, err=True)
             unreadable.add(str(file))

@@ -11,13 +11,12 @@ from typing import Any, Literal
 import pagerduty
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from jobs.alert_channel import shared_alert_channel
 from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.factory import get_slack_client, pagerduty_rest
 from jobs.incidents import Incident, key_in_title
-from jobs.notifier import alert_channel
 from jobs.pagerduty import cancel_reminder, sync_card
-from jobs.runbook.catalog import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +156,11 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
 
 
 def _post_foreign(ctx: Context, text: str) -> None:
+    channel = shared_alert_channel(ctx)
+    if not channel:
+        logger.warning("PagerDuty event not shown in Slack: %s (no alert channel known)", text)
+        return
     try:
-        channel = ctx.settings.alert_channel or alert_channel(ctx, catalog(ctx).first)
         get_slack_client().chat_postMessage(channel=channel, text=text, unfurl_links=False)
-    except (*_SLACK_ERRORS, RollbotError) as error:
+    except _SLACK_ERRORS as error:
         logger.warning("PagerDuty event not shown in Slack: %s (%s)", text, error)
