@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,23 +12,20 @@ import click
 from redis.exceptions import RedisError
 
 from bot import terminal
-from jobs import audit
+from bot.procedures import redis_answers, run_procedure, write_back_journal
+from jobs import audit, journal
 from jobs.durations import parse_duration
-from jobs.enqueue import cli_actor, create_run, enqueue_run
-from jobs.escalation import RunEscalation
+from jobs.enqueue import cli_actor
 from jobs.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
 from jobs.factory import get_context, get_redis
 from jobs.keys import QUEUE_NAMES
 from jobs.lifecycle import cancel_run, sweep_interrupted
-from jobs.plan import Kind, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.redaction import Redactor, configure_logging
 from jobs.report import build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
-from jobs.runner import execute_run
 from jobs.settings import Process, Settings, get_settings
-from jobs.tasks import ESCALATION_WAIT_SECONDS
 from jobs.worker import run_worker
 
 logger = logging.getLogger(__name__)
@@ -42,13 +38,16 @@ def _settings(process: Process) -> Settings:
 
 
 def _start(process: Process, log_level: str | None = None) -> Settings:
-    """Read and check settings for `process`, set up redacted logging, and make sure Redis answers."""
+    """Read and check settings for `process`, set up redacted logging, make sure Redis answers,
+    and write back the journal of runs this host made while it did not.
+    """
     settings = _settings(process)
     configure_logging(log_level or settings.log_level, Redactor(settings.secret_values()))
     try:
         get_redis().ping()
     except RedisError as error:
         raise SettingsError(f"Redis at REDIS_URL={settings.masked_redis_url()} does not answer: {error}") from error
+    write_back_journal(f"rollbot {process}")
     return settings
 
 
@@ -91,64 +90,6 @@ def runbook_check(path: Path | None) -> None:
         sys.exit(1)
 
 
-def _stop_from_signal(signum: int, _frame: object) -> None:
-    """SIGTERM or SIGHUP (a closed ssh session) stop a terminal run the way Ctrl-C does."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _run_procedure(kind: Kind, phase: str | None, level: str | None, service: str | None, dry_run: bool, yes: bool,
-                   enqueue: bool) -> None:  # fmt: skip
-    """Plan, show, confirm, then run here (or enqueue) one procedure; exit 1 unless it succeeds."""
-    _start("cli", log_level="WARNING")
-    ctx = get_context()
-    loaded = catalog(ctx).choose(service, "`--service NAME`")
-    plan = select(loaded, kind, phase, level)
-    plan = with_checkpoint(plan, ctx.checkpoints.get(loaded.service, plan.phase_name))
-    click.echo(render_plan(plan))
-    if dry_run:
-        click.echo("Dry run: nothing was changed.")
-        return
-    plan.require_checkpoint()
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Run this {kind} now?", abort=True)
-    actor = cli_actor()
-    if enqueue:
-        record = enqueue_run(ctx, plan, actor)
-        click.echo(f"Queued run {record.run_id} for the workers. `rollbot status {record.run_id}` follows it.")
-        return
-    for other in ctx.runs.active():
-        if other.service == loaded.service and other.status == "queued":
-            click.echo(
-                f"Note: run {other.run_id} is queued for the workers; `rollbot cancel {other.run_id}` "
-                "if it should not run after this one."
-            )
-    record = create_run(ctx, plan, actor)
-    click.echo(f"Run {record.run_id} started by {actor}.")
-    escalations = RunEscalation(ctx, record.run_id)
-    previous = {sig: signal.signal(sig, _stop_from_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        final = execute_run(
-            ctx,
-            record.run_id,
-            loaded,
-            observers=[lambda step: terminal.print_step(step, len(plan.steps)), escalations.changed],
-        )
-    except KeyboardInterrupt:
-        click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
-        sys.exit(130)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    escalations.wait(ESCALATION_WAIT_SECONDS)
-    click.echo(terminal.run_result(final))
-    if kind == "rollback" and final.status != "refused":
-        click.echo(f"Incident report: `rollbot report {final.run_id}`.")
-    if kind == "validation" and (manual := manual_checklist_items(loaded)):
-        click.echo("Verify by hand:\n" + "\n".join(f"  [ ] {item}" for item in manual))
-    if final.status != "succeeded":
-        sys.exit(1)
-
-
 SERVICE_OPTION = click.option(
     "--service", help="The service, when RUNBOOK is a folder of several runbooks (default: the only one)."
 )
@@ -163,7 +104,7 @@ SERVICE_OPTION = click.option(
 @SERVICE_OPTION
 def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Roll PHASE back (break-glass: runs here, without Slack or workers, unless --enqueue)."""
-    _run_procedure("rollback", phase, level, service, dry_run, yes, enqueue)
+    run_procedure("rollback", phase, level, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -174,7 +115,7 @@ def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: b
 @SERVICE_OPTION
 def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Record PHASE's checkpoint and run its pre-flight safety checks."""
-    _run_procedure("preflight", phase, None, service, dry_run, yes, enqueue)
+    run_procedure("preflight", phase, None, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -185,7 +126,7 @@ def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str 
 @SERVICE_OPTION
 def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Run PHASE's validation steps and the recovery checklist's commands."""
-    _run_procedure("validation", phase, None, service, dry_run, yes, enqueue)
+    run_procedure("validation", phase, None, service, dry_run, yes, enqueue)
 
 
 @cli.command()
@@ -303,6 +244,28 @@ def audit_show(run_id: str | None, since: str | None) -> None:
 
 
 @cli.command()
+def sync() -> None:
+    """Write back runs this host made while Redis did not answer, and checkpoints Redis lost (from git)."""
+    _start("cli", log_level="WARNING")
+    ctx = get_context()
+    done = write_back_journal("rollbot sync")
+    click.echo(f"{len(done)} run(s) written back from the journal" + (f": {', '.join(done)}." if done else "."))
+    restored = 0
+    for book in catalog(ctx):
+        for phase in book.phases:
+            if ctx.checkpoints.get(book.service, phase) is None and ctx.checkpoints.restore(
+                book.repo, book.service, phase
+            ):
+                restored += 1
+                click.echo(f"Checkpoint of {book.service} {phase} restored from git.")
+    left = journal.pending(ctx.settings.rollbot_state_dir, ctx.keys.namespace)
+    if left:
+        click.echo(f"{len(left)} journal(s) still in use by runs going on: {', '.join(p.stem for p in left)}.")
+    if not done and not restored and not left:
+        click.echo("Nothing to write back.")
+
+
+@cli.command()
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.option("--queues", default=",".join(QUEUE_NAMES), show_default=True,
               help="Comma-separated queues, in the order they are taken.")  # fmt: skip
@@ -327,6 +290,8 @@ def web(host: str, port: int | None, workers: int | None) -> None:
 
     settings = _settings("web")
     configure_logging(settings.log_level, Redactor(settings.secret_values()))
+    if redis_answers():
+        write_back_journal("rollbot web")
     serve(host, port or int(os.environ.get("PORT", "3000")), workers, settings.log_level)
 
 

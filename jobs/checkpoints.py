@@ -49,3 +49,17 @@ class CheckpointStore:
         """The recorded checkpoint of `phase`, or None when no preflight recorded one."""
         raw = self._redis.get(self._keys.checkpoint(service, phase))
         return Checkpoint.model_validate_json(raw) if raw is not None else None
+
+    def restore(self, service: str, phase: str, current: Checkpoint, older: list[Checkpoint]) -> bool:
+        """Put a checkpoint (and the ones before it, newest first) back when the phase has none in
+        Redis; True when this call restored it, False when one was already there.
+        """
+        if not self._redis.set(self._keys.checkpoint(service, phase), current.model_dump_json(), nx=True):
+            return False
+        history = self._keys.checkpoint_history(service, phase)
+        if older and not self._redis.exists(history):
+            with self._redis.pipeline() as pipe:
+                pipe.rpush(history, *(c.model_dump_json() for c in older[:HISTORY_LENGTH]))
+                pipe.ltrim(history, 0, HISTORY_LENGTH - 1)
+                pipe.execute()
+        return True

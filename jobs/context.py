@@ -11,6 +11,7 @@ from redis import Redis
 
 from jobs import audit
 from jobs.alerts import AlertStore
+from jobs.checkpoint_refs import RecordedCheckpoints
 from jobs.checkpoints import CheckpointStore
 from jobs.incidents import IncidentStore
 from jobs.keys import Keys
@@ -45,9 +46,9 @@ class Context:
         return AlertStore(self.redis, self.keys)
 
     @property
-    def checkpoints(self) -> CheckpointStore:
-        """Recorded checkpoints."""
-        return CheckpointStore(self.redis, self.keys)
+    def checkpoints(self) -> RecordedCheckpoints:
+        """Recorded checkpoints (Redis, backed by each service's git repository)."""
+        return RecordedCheckpoints(CheckpointStore(self.redis, self.keys))
 
     def audit(self, *, actor: str, action: str, result: str, run_id: str | None = None, **args: Any) -> None:
         """Append an audit entry with this process's retention."""

@@ -47,6 +47,10 @@ class Keys:
         """Set once when a confirm (or retry/escalate) click is acted upon: double clicks do nothing."""
         return f"{self.namespace}:request:{token}"
 
+    def journal_applied(self, run_id: str) -> str:
+        """How far the run's local journal was written back to Redis (the last entry's index)."""
+        return f"{self.namespace}:run:{run_id}:journal"
+
     def run_cancel(self, run_id: str) -> str:
         """Set when someone asked to cancel the run; holds who asked."""
         return f"{self.namespace}:run:{run_id}:cancel"

@@ -100,8 +100,14 @@ def follow_up(ctx: Context, run_id: str) -> None:
 
 
 def is_abandoned(ctx: Context, record: RunRecord) -> bool:
-    """A run marked running whose lease has expired: the process executing it is gone."""
-    return record.status == "running" and not ctx.redis.exists(ctx.keys.run_lease(record.run_id))
+    """A run marked running whose lease has expired: the process executing it is gone. Not while
+    Redis itself came back less than a lease ago (a restart or failover, not the run, let the
+    lease lapse: a live run renews it within a lease).
+    """
+    if record.status != "running" or ctx.redis.exists(ctx.keys.run_lease(record.run_id)):
+        return False
+    uptime = ctx.redis.info("server").get("uptime_in_seconds", 0)
+    return float(uptime) >= ctx.settings.rollbot_lease_seconds
 
 
 def stranded_reason(ctx: Context, record: RunRecord) -> str | None:

@@ -1,41 +1,40 @@
-"""Executes one run from start to end: lock, lease, checkpoint check, steps, final record.
+"""Executes one run from start to end: locks, lease, checkpoint check, steps, final record.
 
-The same code runs inside an RQ work horse and in the break-glass CLI.
+The same code runs inside an RQ work horse and in the break-glass CLI (with or without Redis).
+The run's record lives in its executing process (`jobs.run_state.RunState`): kept in memory and
+in a local journal, written to Redis while Redis answers, written back when it answers again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
+from redis.exceptions import RedisError
 from redis.lock import Lock
 
-from jobs import audit, git, locks
-from jobs.checkpoints import Checkpoint
+from jobs import locks
 from jobs.context import Context
 from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
-from jobs.executor import Executor, new_step_records
 from jobs.lease import RunLease
 from jobs.lifecycle import finalize_abandoned_run, is_abandoned
+from jobs.local_lock import LocalLock, lock_path
 from jobs.plan import Plan, select, with_checkpoint
-from jobs.process import output_file
+from jobs.run_steps import RunObserver, open_state, refuse, run_steps
 from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord, RunStatus, StepRecord
 
 logger = logging.getLogger(__name__)
 
-RUN_LOG_MAX_LINES = 5000
-RunObserver = Callable[[StepRecord | None], None]  # told of each step change; None: the run changed
-
 
 def plan_for(ctx: Context, runbook: Runbook, record: RunRecord) -> Plan:
-    """The record's plan with the phase's recorded checkpoint and the run id filled in."""
+    """The record's plan with the phase's recorded checkpoint (Redis, else the repository's git
+    record, put back into Redis) and the run id filled in.
+    """
     plan = select(runbook, record.kind, record.phase, record.level)
-    return with_checkpoint(plan, ctx.checkpoints.get(runbook.service, record.phase), record.run_id)
+    checkpoint = ctx.checkpoints.get(runbook.service, record.phase, repo=runbook.repo)
+    return with_checkpoint(plan, checkpoint, record.run_id)
 
 
 def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = ()) -> RunRecord:
@@ -50,18 +49,57 @@ def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserve
     return execute_run(ctx, run_id, runbook, observers)
 
 
+def _observed(observers: Sequence[RunObserver]) -> RunObserver:
+    """One observer telling all of them; an observer that cannot reach Redis never stops the run."""
+
+    def notify(step: StepRecord | None) -> None:
+        for observer in observers:
+            try:
+                observer(step)
+            except RedisError as error:
+                logger.warning("run observer skipped: Redis unavailable (%s)", error)
+
+    return notify
+
+
 def execute_run(ctx: Context, run_id: str, runbook: Runbook, observers: Sequence[RunObserver] = ()) -> RunRecord:
     """Execute the queued run `run_id`; returns its final record. A run that is no longer queued
     (cancelled before it started, or picked up twice) is returned untouched. `observers` hear of
     every change (they must be quick: a Slack notifier only marks its message for an update).
     """
-
-    def notify(step: StepRecord | None) -> None:
-        for observer in observers:
-            observer(step)
-
+    notify = _observed(observers)
     try:
         return _execute(ctx, run_id, runbook, notify)
+    finally:
+        notify(None)
+
+
+def execute_without_redis(ctx: Context, record: RunRecord, runbook: Runbook,
+                          observers: Sequence[RunObserver] = ()) -> RunRecord:  # fmt: skip
+    """Execute a run made while Redis does not answer (the break-glass CLI): the checkpoint comes
+    from git, the host's local lock fences it, its record goes to the local journal (and to Redis
+    as soon as Redis answers again).
+    """
+    notify = _observed(observers)
+    try:
+        plan = select(runbook, record.kind, record.phase, record.level)
+        checkpoint = ctx.checkpoints.local(runbook.repo, runbook.service, record.phase)
+        plan = with_checkpoint(plan, checkpoint, record.run_id)
+        state = open_state(ctx, runbook, record, plan, online=False)
+        request = {"phase": record.phase, "level": record.level, "redis": "down"}
+        state.change(lambda _r: None, audit_entry={"actor": record.actor, "action": f"{record.kind}.request",
+                                                   "result": "queued", "args": request})  # fmt: skip
+        local = LocalLock(lock_path(runbook.repo, runbook.service, record.lane, ctx.settings.rollbot_state_dir))
+        if (holder := local.acquire(record.run_id)) is not None:
+            return refuse(state, f"another run of {runbook.service} on this host holds {local.path}: {holder}")
+        try:
+            try:
+                plan.require_checkpoint()
+            except RollbotError as error:
+                return refuse(state, error.user_message)
+            return run_steps(ctx, plan, state, lambda: None, notify)
+        finally:
+            local.release()
     finally:
         notify(None)
 
@@ -75,36 +113,53 @@ def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -
         plan = plan_for(ctx, runbook, record)
     except RollbotError as error:
         return _end_unstarted(ctx, run_id, "refused", error.user_message)
-    moved = plan.checkpoint is not None and plan.checkpoint.commit != record.checkpoint_commit
-    if record.kind == "rollback" and record.checkpoint_commit and plan.checkpoint and moved:
-        message = (
-            f"the {record.phase} checkpoint changed after this rollback was confirmed (it was "
-            f"{record.checkpoint_commit[:12]}, now {plan.checkpoint.commit[:12]}); confirm the new plan"
-        )
-        return _end_unstarted(ctx, run_id, "refused", message)
+    if (moved := _checkpoint_moved(plan, record)) is not None:
+        return _end_unstarted(ctx, run_id, "refused", moved)
     lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, record.lane, plan.budget)
     holder = _acquire(ctx, lock, run_id)
     if holder is not None:
         message = f"another run of {runbook.service} holds the lock: {_describe_run(ctx, holder)}"
         return _end_unstarted(ctx, run_id, "refused", message, holder_run_id=holder)
+    return _execute_locked(ctx, runbook, record, plan, notify)
+
+
+def _execute_locked(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, notify: RunObserver) -> RunRecord:
+    """The run, once it holds the service's Redis lock: the local lock, the lease, then the steps."""
+    run_id = record.run_id
+    local = LocalLock(lock_path(runbook.repo, runbook.service, record.lane, ctx.settings.rollbot_state_dir))
     try:
+        if (local_holder := local.acquire(run_id)) is not None:
+            message = f"another run of {runbook.service} on this host holds {local.path}: {local_holder}"
+            return _end_unstarted(ctx, run_id, "refused", message)
         with RunLease(ctx.redis, ctx.keys, run_id, ctx.settings.rollbot_lease_seconds) as lease:
             try:
                 plan.require_checkpoint()
             except RollbotError as error:
                 return _end_unstarted(ctx, run_id, "refused", error.user_message)
-            return _run_steps(ctx, plan, run_id, lease, notify)
-    except KeyboardInterrupt:
-        finalize_abandoned_run(
-            ctx, run_id, "cancelled", "stopped from the terminal that ran it (interrupted or closed)"
-        )
-        raise
+            state = open_state(ctx, runbook, record, plan, online=True)
+            return run_steps(ctx, plan, state, lease.cancel_requested, notify)
     except Exception as error:
         logger.exception("run %s crashed", run_id)
         _end_crashed(ctx, run_id, error)
         raise
     finally:
-        locks.release_if_held_by(ctx.redis, ctx.keys, runbook.service, record.lane, run_id)
+        local.release()
+        try:
+            locks.release_if_held_by(ctx.redis, ctx.keys, runbook.service, record.lane, run_id)
+        except RedisError as error:
+            logger.warning("run %s: lock not released (%s); it expires on its own", run_id, error)
+
+
+def _checkpoint_moved(plan: Plan, record: RunRecord) -> str | None:
+    """Why a rollback may not run: its phase's checkpoint is no longer the one it was confirmed with."""
+    if record.kind != "rollback" or not record.checkpoint_commit or plan.checkpoint is None:
+        return None
+    if plan.checkpoint.commit == record.checkpoint_commit:
+        return None
+    return (
+        f"the {record.phase} checkpoint changed after this rollback was confirmed (it was "
+        f"{record.checkpoint_commit[:12]}, now {plan.checkpoint.commit[:12]}); confirm the new plan"
+    )
 
 
 def _acquire(ctx: Context, lock: Lock, run_id: str) -> str | None:
@@ -132,116 +187,6 @@ def _describe_run(ctx: Context, run_id: str) -> str:
         return f"run {run_id}"
     what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
     return f"run {run_id} ({what} by {other.actor}, {other.status})"
-
-
-def _run_steps(ctx: Context, plan: Plan, run_id: str, lease: RunLease, notify: RunObserver) -> RunRecord:
-    repo = plan.runbook.repo
-    records = new_step_records(plan, ctx.redactor)
-    head_before = _head(repo)
-    started = ctx.clock()
-
-    def start(record: RunRecord) -> bool:
-        if record.status != "queued":
-            return False
-        record.status, record.started_at, record.steps = "running", started, records
-        record.host, record.pid, record.head_before = socket.gethostname(), os.getpid(), head_before
-        if plan.checkpoint:
-            record.checkpoint_tag, record.checkpoint_commit = plan.checkpoint.tag, plan.checkpoint.commit
-        return True
-
-    record = ctx.runs.update(run_id, start)
-    if record.status != "running" or record.started_at != started:
-        return record  # cancelled between dequeue and start
-    notify(None)
-    ctx.audit(
-        actor=record.actor,
-        action=f"{record.kind}.start",
-        result="running",
-        run_id=run_id,
-        phase=plan.phase_name,
-        level=plan.level_name,
-    )
-
-    def save_step(step: StepRecord, output: str | None) -> None:
-        lines = (output or "").splitlines()[-RUN_LOG_MAX_LINES:]
-        with ctx.redis.pipeline(transaction=False) as pipe:
-            ctx.runs.save_step(run_id, step, pipe)
-            if lines:
-                pipe.rpush(ctx.keys.run_log(run_id), *lines)
-                pipe.ltrim(ctx.keys.run_log(run_id), -RUN_LOG_MAX_LINES, -1)
-            if step.status != "running":  # each step's end, audited in the same round trip
-                audit.record(pipe, ctx.keys, actor=record.actor, action="step.end", result=step.status, run_id=run_id,
-                             args={"step": step.index, "title": step.title,
-                                   "started_at": step.started_at.isoformat() if step.started_at else None,
-                                   "duration": round(step.duration, 3) if step.duration is not None else None},
-                             retention_seconds=ctx.settings.rollbot_audit_retention)  # fmt: skip
-            pipe.execute()
-        notify(step)
-
-    def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:
-        replaced = ctx.checkpoints.record(plan.runbook.service, plan.phase_name, checkpoint)
-
-        def note(current: RunRecord) -> None:
-            current.checkpoint_tag, current.checkpoint_commit = checkpoint.tag, checkpoint.commit
-
-        ctx.runs.update(run_id, note)
-        ctx.audit(
-            actor=record.actor,
-            action="checkpoint.record",
-            result=checkpoint.tag,
-            run_id=run_id,
-            phase=plan.phase_name,
-            commit=checkpoint.commit,
-            replaces=replaced.tag if replaced else None,
-        )
-        return replaced
-
-    with output_file(run_id) as output:
-        executor = Executor(
-            plan=plan,
-            run_id=run_id,
-            actor=record.actor,
-            output=output,
-            redactor=ctx.redactor,
-            should_stop=lease.cancel_requested,
-            clock=ctx.clock,
-            record_checkpoint=save_checkpoint,
-            on_step=save_step,
-            ca_bundle=ctx.settings.ca_bundle,
-        )
-        status, elapsed = executor.run(records)
-    return _finish(ctx, run_id, status, elapsed, _head(repo), lease.cancel_requested())
-
-
-def _finish(
-    ctx: Context,
-    run_id: str,
-    status: RunStatus,
-    elapsed: float,
-    head_after: str | None,
-    cancelled_by: str | None,
-) -> RunRecord:
-    now = ctx.clock()
-
-    def finish(record: RunRecord) -> bool:
-        if record.status != "running":
-            return False  # already ended from outside (its lease was lost): that verdict stands
-        record.status, record.ended_at, record.elapsed, record.head_after = status, now, elapsed, head_after
-        if status == "cancelled":
-            record.cancelled_by = cancelled_by
-        return True
-
-    record = ctx.runs.update(run_id, finish)
-    ctx.audit(
-        actor=record.actor,
-        action=f"{record.kind}.end",
-        result=status,
-        run_id=run_id,
-        elapsed=round(elapsed, 3),
-        budget=record.budget,
-        head=head_after,
-    )
-    return record
 
 
 def _end_unstarted(
@@ -281,11 +226,7 @@ def _end_crashed(ctx: Context, run_id: str, error: Exception) -> None:
                 step.status = "interrupted" if step.status == "running" else "skipped"
         return True
 
-    ctx.runs.update(run_id, end)
-
-
-def _head(repo: Path) -> str | None:
     try:
-        return git.head(repo)
-    except git.GitError:
-        return None
+        ctx.runs.update(run_id, end)
+    except (RedisError, RollbotError) as failure:
+        logger.error("run %s: crash not recorded (%s)", run_id, failure)

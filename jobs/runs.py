@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from redis import Redis
@@ -15,6 +15,9 @@ from redis.typing import EncodableT, FieldT
 from jobs.exceptions import RunNotFoundError
 from jobs.keys import Keys
 from jobs.redis_values import text, watched_update
+
+if TYPE_CHECKING:
+    from jobs.plan import Plan
 
 RunKind = Literal["rollback", "preflight", "validation"]
 RunStatus = Literal[
@@ -117,6 +120,25 @@ class RunRecord(BaseModel):
         return next((s for s in self.steps if s.status == "running"), None)
 
 
+def new_record(plan: Plan, actor: str, now: datetime, run_id: str | None = None, **fields: Any) -> RunRecord:
+    """A queued record for `plan` (the checkpoint it shows pinned), not stored anywhere yet."""
+    run_id = run_id or new_run_id(plan.kind, now)
+    fields.setdefault("incident_key", f"rollbot-{plan.runbook.service}-{run_id}")
+    return RunRecord(
+        run_id=run_id,
+        kind=plan.kind,
+        service=plan.runbook.service,
+        phase=plan.phase_name,
+        level=plan.level_name,
+        actor=actor,
+        created_at=now,
+        budget=plan.budget,
+        checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
+        checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
+        **fields,
+    )
+
+
 class RunStore:
     """Run records in Redis: a hash per run (`record` plus one `step:<n>` field per step, so a step
     is saved in one round trip), an index by time and a set of active runs.
@@ -136,7 +158,7 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord:
         """The record of `run_id`; `RunNotFoundError` when there is none."""
-        record = _parse(self._redis.hgetall(self._keys.run(run_id)))
+        record = parse_record(self._redis.hgetall(self._keys.run(run_id)))
         if record is None:
             raise RunNotFoundError(f"No run `{run_id}`. `rollbot history` lists recent runs.")
         return record
@@ -150,19 +172,24 @@ class RunStore:
         `change` returns False to leave the record as it is. Returns the record as stored.
         """
         key = self._keys.run(run_id)
-        record = watched_update(self._redis, key, lambda pipe: _parse(pipe.hgetall(key)), change, self._write)
+        record = watched_update(self._redis, key, lambda pipe: parse_record(pipe.hgetall(key)), change, self._write)
         if record is None:
             raise RunNotFoundError(f"No run `{run_id}`.")
         return record
 
     def _write(self, pipe: Pipeline, record: RunRecord) -> None:
+        self.write(pipe, self._keys, record)
+
+    @staticmethod
+    def write(pipe: Pipeline, keys: Keys, record: RunRecord) -> None:
+        """Queue the whole record (and its place among the active runs) on `pipe`."""
         fields: dict[FieldT, EncodableT] = {"record": record.model_dump_json(exclude={"steps"})}
         fields |= {f"step:{step.index}": step.model_dump_json() for step in record.steps}
-        pipe.hset(self._keys.run(record.run_id), mapping=fields)
+        pipe.hset(keys.run(record.run_id), mapping=fields)
         if record.is_active:
-            pipe.sadd(self._keys.active_runs, record.run_id)
+            pipe.sadd(keys.active_runs, record.run_id)
         else:
-            pipe.srem(self._keys.active_runs, record.run_id)
+            pipe.srem(keys.active_runs, record.run_id)
 
     def recent(self, count: int = 10) -> list[RunRecord]:
         """The newest `count` runs, newest first."""
@@ -178,15 +205,17 @@ class RunStore:
         with self._redis.pipeline(transaction=False) as pipe:
             for run_id in ids:
                 pipe.hgetall(self._keys.run(run_id))
-            found = [_parse(fields) for fields in pipe.execute()]
+            found = [parse_record(fields) for fields in pipe.execute()]
         return [record for record in found if record is not None]
 
 
-def _parse(fields: Any) -> RunRecord | None:
+def parse_record(fields: Any) -> RunRecord | None:
     """A record from its hash fields (None for a missing key)."""
     if not fields:
         return None
     values = {text(k): v for k, v in fields.items()}
+    if "record" not in values:
+        return None  # only step fields: Redis lost the record while its run went on (it writes it back)
     record = RunRecord.model_validate_json(values.pop("record"))
     steps = sorted((StepRecord.model_validate_json(v) for v in values.values()), key=lambda s: s.index)
     record.steps = steps

@@ -6,6 +6,7 @@ the web side imports them from here.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "socket": ("slack_bot_token", "slack_app_token"),
     "cli": (),
 }
+
+
+def default_state_dir() -> Path:
+    """`$XDG_STATE_HOME/rollbot`, else `~/.local/state/rollbot`: where run journals are kept."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "rollbot"
 
 
 class Settings(BaseSettings):
@@ -58,6 +65,7 @@ class Settings(BaseSettings):
     rollbot_group_cache_seconds: float = Field(default=60.0, ge=0)
     rollbot_approval_expiry: float = 900.0
     log_level: str = "INFO"
+    rollbot_state_dir: Path = Field(default_factory=default_state_dir)
 
     @field_validator("slack_bot_token")
     @classmethod

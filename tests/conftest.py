@@ -128,6 +128,7 @@ def env(
         "CA_BUNDLE": str(pagerduty_ca[1]),
         "RUNBOOK": str(tmp_path / "runbook.yaml"),
         "ROLLBOT_LEASE_SECONDS": "3",
+        "ROLLBOT_STATE_DIR": str(tmp_path / "state"),
         "LOG_LEVEL": "INFO",
     }
     monkeypatch.chdir(tmp_path)  # no stray .env is read
