@@ -150,10 +150,15 @@ def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
         if environ.get("REQUEST_METHOD") != "POST":
             return _json(start_response, 405, {"error": "POST only"})
         body = _read_body(environ)
-        if secret is not None and not _is_ssl_check(body):
-            timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0"))
-            if not slack_signature_valid(secret, body, timestamp, str(environ.get("HTTP_X_SLACK_SIGNATURE", ""))):
-                return _json(start_response, 401, {"error": "invalid request"})
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0"))
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE", ""))
+        if (
+            secret is not None
+            and not slack_signature_valid(secret, body, timestamp, signature)
+            and not _is_ssl_check(body)
+        ):
+            logger.warning("Slack request with a bad or missing signature refused")
+            return _json(start_response, 401, {"error": "invalid request"})
         if body and not _bolt_can_parse(body, environ):
             logger.warning("Slack request refused: its body is not a UTF-8 JSON object or form")
             return _json(start_response, 400, {"error": "body is not a JSON object or form"})
