@@ -7,9 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from bot.app import create_app
 from bot.web import WSGIApp, create_wsgi_app
+from jobs.redaction import Redactor, redact_handlers
+from jobs.settings import get_settings
 
 THREADS_PER_WORKER = 16
 
@@ -35,6 +39,25 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self._factory()
 
 
+class RedactingLogger(Logger):  # type: ignore[misc]
+    """gunicorn's own logger (error log, access log) with every line masked like rollbot's own:
+    a token in a request line or URI gunicorn reports is never written in clear.
+    """
+
+    redactor = Redactor()
+
+    def setup(self, cfg: Config) -> None:
+        """gunicorn's handlers, each formatter wrapped by the redactor."""
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            redact_handlers(log, self.redactor)
+
+
+def redacting_logger_class(redactor: Redactor) -> type[RedactingLogger]:
+    """A gunicorn `logger_class` masking with `redactor` (the process's configured secrets)."""
+    return type("RollbotGunicornLogger", (RedactingLogger,), {"redactor": redactor})
+
+
 def gunicorn_options(host: str, port: int, workers: int | None = None, log_level: str = "info") -> dict[str, Any]:
     """The gunicorn settings `rollbot web` runs with. `workers` defaults to `WEB_CONCURRENCY` or 2."""
     return {
@@ -58,6 +81,11 @@ def serve(
     workers: int | None = None,
     log_level: str = "info",
     factory: Callable[[], WSGIApp] = build_wsgi_app,
+    redactor: Redactor | None = None,
 ) -> None:
-    """Serve `factory()`'s app until stopped, with `gunicorn_options`."""
-    _Server(factory, gunicorn_options(host, port, workers, log_level)).run()
+    """Serve `factory()`'s app until stopped, with `gunicorn_options` and gunicorn's own log lines
+    masked by `redactor` (default: one for the configured secrets).
+    """
+    redactor = redactor or Redactor(get_settings().secret_values())
+    options = {**gunicorn_options(host, port, workers, log_level), "logger_class": redacting_logger_class(redactor)}
+    _Server(factory, options).run()

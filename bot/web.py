@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -15,6 +20,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request import BoltRequest
 
 from bot.pagerduty_webhook import handle as pagerduty_webhook_handle
 from jobs.context import Context
@@ -75,6 +81,59 @@ def _json(start_response: StartResponse, status: int, payload: dict[str, object]
     return [json.dumps(payload).encode()]
 
 
+def _content_length(environ: WSGIEnvironment) -> int | None:
+    """The request's `Content-Length` (0 when absent); None when it is not a number."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """The request body, read once; `environ` gets a fresh stream over it for the next reader."""
+    body: bytes = environ["wsgi.input"].read(_content_length(environ) or 0)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _bolt_can_parse(body: bytes, environ: WSGIEnvironment) -> bool:
+    """Whether Bolt can read the request: its body UTF-8, a JSON object or a form, with the shape
+    Bolt expects of the fields it reads first (it raises, a 500, on anything else).
+    """
+    headers: dict[str, str | Sequence[str]] = {"content-type": str(environ.get("CONTENT_TYPE", ""))}
+    try:
+        request = BoltRequest(body=body.decode("utf-8"), query=str(environ.get("QUERY_STRING", "")), headers=headers)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):  # UnicodeDecodeError, JSONDecodeError…
+        return False
+    return isinstance(request.body, dict)
+
+
+SIGNATURE_MAX_AGE_SECONDS = 300  # as Slack's SDKs: older timestamps are replays
+
+
+def slack_signature_valid(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """True when `signature` is Slack's `v0=` HMAC-SHA256 of the raw `body` (bytes, whatever they
+    hold) under `secret`, for a timestamp within five minutes. Compared in constant time.
+    """
+    try:
+        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE_SECONDS:
+            return False
+    except ValueError:
+        return False
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={digest}".encode(), signature.encode("latin-1", "replace"))
+
+
+def _is_ssl_check(body: bytes) -> bool:
+    """Slack's unsigned `ssl_check=1` probe of a slash command URL (Bolt answers it)."""
+    try:
+        return dict(parse_qsl(body.decode("utf-8"))).get("ssl_check") == "1"
+    except ValueError:
+        return False
+
+
 def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
     """Route requests to Bolt, health, metrics and (issue #4) the PagerDuty webhook."""
     ctx = ctx or get_web_context()
@@ -82,10 +141,27 @@ def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
     registry = CollectorRegistry()
     registry.register(StateCollector(ctx))
     metrics = make_wsgi_app(registry)
+    secret = ctx.settings.slack_signing_secret.get_secret_value() if ctx.settings.slack_signing_secret else None
 
     def slack_events(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Signed requests go to Bolt; unsigned ones get 401 and undecodable ones 400 before Bolt
+        parses them (its parsing raises on bodies that are not UTF-8 JSON or forms: a 500).
+        """
         if environ.get("REQUEST_METHOD") != "POST":
             return _json(start_response, 405, {"error": "POST only"})
+        body = _read_body(environ)
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "0"))
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE", ""))
+        if (
+            secret is not None
+            and not slack_signature_valid(secret, body, timestamp, signature)
+            and not _is_ssl_check(body)
+        ):
+            logger.warning("Slack request with a bad or missing signature refused")
+            return _json(start_response, 401, {"error": "invalid request"})
+        if body and not _bolt_can_parse(body, environ):
+            logger.warning("Slack request refused: its body is not a UTF-8 JSON object or form")
+            return _json(start_response, 400, {"error": "body is not a JSON object or form"})
         response: Iterable[bytes] = slack(environ, start_response)
         return response
 
@@ -96,7 +172,7 @@ def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
     def pagerduty_webhook(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return _json(start_response, 405, {"error": "POST only"})
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        body = _read_body(environ)
         status, payload = pagerduty_webhook_handle(ctx, body, environ.get("HTTP_X_PAGERDUTY_SIGNATURE"))
         return _json(start_response, status, payload)
 
@@ -108,7 +184,10 @@ def create_wsgi_app(bolt_app: App, ctx: Context | None = None) -> WSGIApp:
     }
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+        length = _content_length(environ)
+        if length is None:
+            return _json(start_response, 400, {"error": "malformed Content-Length"})
+        if length > MAX_BODY_BYTES:
             return _json(start_response, 413, {"error": "request body over 1 MB"})
         route = routes.get(environ.get("PATH_INFO", ""))
         if route is None:

@@ -18,10 +18,23 @@ from redis import Redis
 from redis.typing import EncodableT, FieldT
 
 from jobs.keys import Keys
+from jobs.redaction import Redactor
 from jobs.redis_values import text
 
 PAGE_SIZE = 500  # entries per XRANGE round trip
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECRET_SHAPES = Redactor()  # for callers without the process's redactor: secret-shaped text only
+
+
+def _redacted(value: Any, redactor: Redactor) -> Any:
+    """`value` with every string in it (dict keys and values, list items) redacted."""
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {redactor(str(k)): _redacted(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(v, redactor) for v in value]
+    return value
 
 
 def record(
@@ -34,16 +47,19 @@ def record(
     run_id: str | None = None,
     args: dict[str, Any] | None = None,
     retention_seconds: float = 90 * 86400,
+    redactor: Redactor = _SECRET_SHAPES,
 ) -> str:
     """Append one entry; entries older than the retention are trimmed (by age, never by count).
+    Every text in it is masked by `redactor` (the process's: its configured secrets and secret
+    shapes) before it is stored, so no export or report can show a token someone typed.
     Given a pipeline as `redis`, the entry is queued with it (its id comes with `execute()`).
     """
     fields: dict[FieldT, EncodableT] = {
-        "actor": actor,
-        "action": action,
-        "result": result,
+        "actor": redactor(actor),
+        "action": redactor(action),
+        "result": redactor(result),
         "run_id": run_id or "",
-        "args": json.dumps(args or {}, sort_keys=True, default=str),
+        "args": json.dumps(_redacted(args or {}, redactor), sort_keys=True, default=lambda o: redactor(str(o))),
         "time": f"{time.time():.3f}",
     }
     oldest_ms = int((time.time() - retention_seconds) * 1000)

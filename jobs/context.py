@@ -51,7 +51,7 @@ class Context:
         return RecordedCheckpoints(CheckpointStore(self.redis, self.keys))
 
     def audit(self, *, actor: str, action: str, result: str, run_id: str | None = None, **args: Any) -> None:
-        """Append an audit entry with this process's retention."""
+        """Append an audit entry with this process's retention, its secrets masked."""
         audit.record(
             self.redis,
             self.keys,
@@ -61,4 +61,5 @@ class Context:
             run_id=run_id,
             args=args,
             retention_seconds=self.settings.rollbot_audit_retention,
+            redactor=self.redactor,
         )

@@ -182,8 +182,12 @@ def step_groups_of(parent_pid: int, run_id: str) -> set[int]:
 
 
 def public_environment(private_names: set[str], private_prefixes: tuple[str, ...]) -> dict[str, str]:
-    """This process's environment without the names and prefixes given (rollbot's own settings)."""
-    return {k: v for k, v in os.environ.items() if k not in private_names and not k.startswith(private_prefixes)}
+    """This process's environment without the names and prefixes given (rollbot's own settings),
+    compared case-insensitively: pydantic-settings reads `Redis_Url` as `REDIS_URL`.
+    """
+    names = {name.upper() for name in private_names}
+    prefixes = tuple(prefix.upper() for prefix in private_prefixes)
+    return {k: v for k, v in os.environ.items() if k.upper() not in names and not k.upper().startswith(prefixes)}
 
 
 def output_file(run_id: str) -> IO[bytes]:

@@ -12,7 +12,11 @@ MASK = "***"
 _TOKEN_PATTERNS = (
     r"xox[abposre]-[A-Za-z0-9-]+",
     r"xapp-[A-Za-z0-9-]+",
-    r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",
+    # A URL's `user:password` (either may be empty, the password may hold `@`): all of it up to
+    # the last `@` before the host, as urllib and redis-py read it.
+    r"(?<=://)[^/\s:]*:[^/\s]*(?=@)",
+    # A password or token given as a URL query parameter (redis-py reads `?password=`).
+    r"(?:(?<=[?&]password=)|(?<=[?&]token=)|(?<=[?&]access_token=))[^&#\s]+",
     r"(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{8,}",
     r"ya29\.[A-Za-z0-9._-]+",
     r"AKIA[0-9A-Z]{16}",
@@ -43,6 +47,29 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The formatted record with secrets masked."""
         return self._redactor(super().format(record))
+
+
+class _RedactedFormatter(logging.Formatter):
+    """Another formatter's lines, masked."""
+
+    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+        super().__init__()
+        self._inner = inner
+        self._redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The inner formatter's text with secrets masked."""
+        return self._redactor(self._inner.format(record))
+
+
+def redact_handlers(logger: logging.Logger, redactor: Redactor) -> None:
+    """Mask secrets in everything `logger`'s own handlers write, keeping their formats (for
+    loggers set up by others that do not propagate to the root, such as gunicorn's).
+    """
+    for handler in logger.handlers:
+        inner = handler.formatter or logging.Formatter()
+        if not isinstance(inner, RedactingFormatter | _RedactedFormatter):
+            handler.setFormatter(_RedactedFormatter(inner, redactor))
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -11,13 +11,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.durations import parse_duration
 from jobs.exceptions import SettingsError
+from jobs.redaction import Redactor
 
 Process = Literal["web", "worker", "cli", "socket"]
 
@@ -131,22 +132,35 @@ class Settings(BaseSettings):
             self.pagerduty_api_token,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
-        if password := urlparse(self.redis_url).password:
-            values.append(password)
+        values += url_passwords(self.redis_url)
         if self.pagerduty_webhook_secret is not None:
             values += [v.strip() for v in self.pagerduty_webhook_secret.get_secret_value().split(",")]
         return [v for v in values if v]
 
     def masked_redis_url(self) -> str:
-        """`REDIS_URL` with its password shown as `***`."""
-        password = urlparse(self.redis_url).password
-        return self.redis_url.replace(f":{password}@", ":***@") if password else self.redis_url
+        """`REDIS_URL` with its credentials (`user:password@`, `?password=`) shown as `***`."""
+        return Redactor(url_passwords(self.redis_url))(self.redis_url)
 
     def require(self, process: Process) -> None:
         """Raise `SettingsError` naming the first setting `process` cannot start without."""
         for name in REQUIRED[process]:
             if getattr(self, name) is None:
                 raise SettingsError(f"setting {name.upper()} is required for `rollbot {process}`")
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords in `url` as written and as redis-py decodes them: the userinfo's (everything
+    after the first `:` up to the last `@` of the host part) and any `password=` query parameter.
+    """
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or ""]
+    except ValueError:  # e.g. an unclosed `[` of an IPv6 host: the generic URL pattern still masks it
+        return []
+    pairs = (pair.partition("=") for pair in parts.query.split("&"))
+    found += [value for name, _, value in pairs if name == "password"]
+    raw = [p for p in found if p]
+    return list(dict.fromkeys([*raw, *(unquote(p) for p in raw)]))
 
 
 # Names of rollbot's own settings: they are not passed on to the programs steps run.

@@ -145,7 +145,27 @@ def semantic_problems(runbook: Runbook, root: yaml.Node | None = None) -> list[t
             problems.append(_problem(root, loc, "an analysis_only phase has no levels or preflight steps"))
         if not phase.analysis_only and not phase.levels:
             problems.append(_problem(root, loc, "a phase needs at least one level (or analysis_only: true)"))
-    return problems + _target_problems(runbook, root) + _approval_problems(runbook, root)
+    return (
+        problems + _target_problems(runbook, root) + _access_problems(runbook, root) + _approval_problems(runbook, root)
+    )
+
+
+def _access_problems(runbook: Runbook, root: yaml.Node | None) -> list[tuple[str, str]]:
+    """`access.actions` keys narrowed to a phase (and level) must name ones the runbook has."""
+    if runbook.access is None:
+        return []
+    problems = []
+    for key in runbook.access.actions:
+        _action, *target = key.split("/")
+        loc = ("access", "actions", key)
+        phase = runbook.phases.get(target[0]) if target else None
+        if target and phase is None:
+            valid = ", ".join(runbook.phases)
+            problems.append(_problem(root, loc, f"phase {target[0]!r} does not exist (phases: {valid})"))
+        elif phase is not None and len(target) > 1 and target[1] not in phase.levels:
+            valid = ", ".join(phase.levels) or "none"
+            problems.append(_problem(root, loc, f"level {target[1]!r} does not exist in {target[0]} (levels: {valid})"))
+    return problems
 
 
 def _approval_problems(runbook: Runbook, root: yaml.Node | None) -> list[tuple[str, str]]:
