@@ -13,6 +13,7 @@ from redis.lock import Lock
 from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.factory import get_queue
+from jobs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.plan import Plan
 from jobs.redis_values import optional_text
 from jobs.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
@@ -90,10 +91,15 @@ def create_run(
 
 def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
     """`RunInProgressError` naming the run when the service already has a queued or running one in
-    the same lane (rollbacks and preflights; validations apart).
+    the same lane (rollbacks and preflights; validations apart). A run that can never finish (its
+    process died: lease expired) is ended `interrupted` here and does not count.
     """
     lane = LANE_FOR_KIND[plan.kind]
-    busy = [run for run in ctx.runs.active() if run.service == plan.runbook.service and run.lane == lane]
+    busy = [
+        run
+        for run in ctx.runs.active()
+        if run.service == plan.runbook.service and run.lane == lane and not _ended_as_dead(ctx, run)
+    ]
     if busy:
         other = busy[0]
         what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
@@ -110,6 +116,24 @@ def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
             f"({what} by {other.actor}, {other.status}). "
             f"Wait for it, or cancel it with `rollbot cancel {other.run_id}`."
         )
+
+
+def _ended_as_dead(ctx: Context, run: RunRecord) -> bool:
+    """End `run` `interrupted` when it can never finish: running while its lease expired (the
+    worker or terminal executing it died), or started from a terminal that went away before it
+    ran. True when it ended (it no longer makes the service busy).
+    """
+    if is_abandoned(ctx, run):
+        reason: str | None = "the process running it stopped answering"
+    elif run.status == "queued" and run.job_id is None:  # (a queued job's fate is for the sweep to judge)
+        reason = stranded_reason(ctx, run)
+    else:
+        return False
+    if reason is None:
+        return False
+    ended = finalize_abandoned_run(ctx, run.run_id, "interrupted", reason)
+    logger.warning("run %s no longer holds up %s: %s", run.run_id, run.service, reason)
+    return ended is None or not ended.is_active
 
 
 def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
