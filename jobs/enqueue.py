@@ -46,6 +46,10 @@ class Origin:
     incident_key: str | None = None
     run_id: str | None = None  # reserved earlier (a two-person approval names the run it starts)
     approved_by: str | None = None  # the second person, under the two-person rule
+    # The checkpoint the clicked message showed (Retry, Escalate, an alert card's Roll back): the run
+    # is recorded with it, so the runner refuses it if the phase's checkpoint has moved since.
+    checkpoint_commit: str | None = None
+    checkpoint_tag: str | None = None
 
 
 def create_run(
@@ -53,10 +57,14 @@ def create_run(
 ) -> RunRecord:
     """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
     A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
+    The record carries the plan's checkpoint, or the one `origin` pins (what the person was shown).
     """
     now = ctx.clock()
     run_id = origin.run_id or new_run_id(plan.kind, now)
     parent = origin.parent
+    tag, commit = (plan.checkpoint.tag, plan.checkpoint.commit) if plan.checkpoint else (None, None)
+    if origin.checkpoint_commit and origin.checkpoint_commit != commit:
+        tag, commit = origin.checkpoint_tag, origin.checkpoint_commit
     incident_key = (
         origin.incident_key or (parent.incident_key if parent else None) or f"rollbot-{plan.runbook.service}-{run_id}"
     )
@@ -70,8 +78,8 @@ def create_run(
         created_at=now,
         budget=plan.budget,
         job_id=run_id if queued_for_workers else None,
-        checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
-        checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
+        checkpoint_tag=tag,
+        checkpoint_commit=commit,
         parent_run_id=parent.run_id if parent else None,
         incident_key=incident_key,
         alert_id=origin.alert_id or (parent.alert_id if parent else None),
