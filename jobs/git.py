@@ -20,7 +20,6 @@ from jobs.process import public_environment, run_process
 from jobs.settings import PRIVATE_ENV_PREFIXES, SETTING_NAMES
 
 GIT_TIMEOUT_SECONDS = 120.0  # a git command outside a step (HEAD before and after a run)
-GIT_OUTPUT_LIMIT = 64 * 1024  # bytes of a git command's stdout or stderr read back
 # Identity for the commits `git stash` makes, used only when the repository has none configured.
 _STASH_IDENTITY = {
     "GIT_AUTHOR_NAME": "rollbot",
@@ -102,7 +101,7 @@ def git(
 
 def _read(file: IO[bytes]) -> str:
     file.seek(0)
-    return file.read(GIT_OUTPUT_LIMIT).decode("utf-8", errors="replace")
+    return file.read().decode("utf-8", errors="replace")
 
 
 def _exists(repo: Path, ref: str, limits: GitLimits | None = None) -> bool:
