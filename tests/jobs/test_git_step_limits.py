@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import create_run
+from jobs.enqueue import create_run, enqueue_job
 from jobs.lifecycle import cancel_run
 from jobs.locks import holder
 from jobs.plan import select, with_checkpoint
@@ -23,7 +23,7 @@ from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
 from jobs.runner import execute_run
 from jobs.runs import RunRecord
-from tests.conftest import git, pid_alive, wait_for, write_runbook
+from tests.conftest import git, pid_alive, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_rollback_git import preflight
 
 HOOK = "#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n"  # the shell becomes the sleep: its pid is the sleep's
@@ -38,10 +38,12 @@ def hook_pidfile(tmp_path: Path) -> Iterator[Path]:
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
-def hung_reset(ctx: Context, env: dict[str, str], repo: Path, pidfile: Path, budget: str) -> tuple[Runbook, str]:
+def hung_reset(
+    ctx: Context, env: dict[str, str], repo: Path, pidfile: Path, budget: str, for_workers: bool = False
+) -> tuple[Runbook, str]:
     """Checkpoint taken (the repo is left on the preflight's branch), then a `post-checkout` hook that
     hangs: the reset's `git checkout main` never returns on its own. Returns the runbook and a queued
-    rollback run.
+    rollback run (with its RQ job when `for_workers`).
     """
     path = write_runbook(Path(env["RUNBOOK"]), repo, budget=budget)
     preflight(ctx, path)
@@ -50,7 +52,22 @@ def hung_reset(ctx: Context, env: dict[str, str], repo: Path, pidfile: Path, bud
     hook.chmod(0o755)
     runbook = load_runbook(path)
     plan = with_checkpoint(select(runbook, "rollback", "phase2"), ctx.checkpoints.get("sandbox", "phase2"))
-    return runbook, create_run(ctx, plan, "U0ONCALL").run_id
+    record = create_run(ctx, plan, "U0ONCALL", queued_for_workers=for_workers)
+    if for_workers:
+        enqueue_job(ctx, record)
+    return runbook, record.run_id
+
+
+def wait_until_hung(ctx: Context, run_id: str, pidfile: Path) -> RunRecord:
+    """The run, once its reset step hangs in the hook (with the git command's group recorded)."""
+
+    def hung() -> RunRecord | None:
+        record = ctx.runs.get(run_id)
+        step = record.current_step
+        return record if step is not None and step.pgid and pidfile.exists() and pidfile.read_text() else None
+
+    running: RunRecord = wait_for(hung, timeout=30, message="the checkout to hang in its hook")
+    return running
 
 
 def test_a_hung_git_command_ends_budget_exceeded_and_its_hook_is_killed(
@@ -80,12 +97,7 @@ def test_cancel_during_a_hung_git_command_ends_it_cancelled(
     runner = threading.Thread(target=lambda: result.append(execute_run(ctx, run_id, runbook)), daemon=True)
     runner.start()
 
-    def hung() -> RunRecord | None:
-        record = ctx.runs.get(run_id)
-        step = record.current_step
-        return record if step is not None and step.pgid and hook_pidfile.exists() and hook_pidfile.read_text() else None
-
-    running: RunRecord = wait_for(hung, timeout=30, message="the checkout to hang in its hook")
+    running = wait_until_hung(ctx, run_id, hook_pidfile)
     hook_pid = int(hook_pidfile.read_text())
     step = running.current_step
     assert step is not None and step.pgid == os.getpgid(hook_pid), "the git command's group is recorded"
@@ -100,3 +112,22 @@ def test_cancel_during_a_hung_git_command_ends_it_cancelled(
     wait_for(lambda: not pid_alive(hook_pid), timeout=5, message="the hook's sleep to be killed")
     assert git(repo, "status", "--porcelain") == ""
     assert holder(ctx.redis, ctx.keys, "sandbox") is None
+
+
+def test_cancel_from_slack_during_a_hung_git_command_on_a_worker(
+    ctx: Context, env: dict[str, str], repo: Path, hook_pidfile: Path
+) -> None:
+    _runbook, run_id = hung_reset(ctx, env, repo, hook_pidfile, budget="30m", for_workers=True)
+    worker = start_worker(env)
+    try:
+        wait_until_hung(ctx, run_id, hook_pidfile)
+        hook_pid = int(hook_pidfile.read_text())
+
+        cancel_run(ctx, run_id, "U0LEAD")
+
+        final = wait_for(lambda: (r := ctx.runs.get(run_id)).status == "cancelled" and r, 20, "the run cancelled")
+        assert final.steps[0].status == "cancelled"
+        wait_for(lambda: not pid_alive(hook_pid), timeout=10, message="the hook's sleep to be killed")
+        wait_for(lambda: holder(ctx.redis, ctx.keys, "sandbox") is None, timeout=10, message="lock released")
+    finally:
+        stop_worker(worker)
