@@ -18,7 +18,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import alert_channel as alert_channels
 from jobs import blocks, cards
-from jobs.alerts import Alert
+from jobs.alerts import ALERT_TTL_SECONDS, Alert
+from jobs.checkpoints import Checkpoint
 from jobs.context import Context
 from jobs.durations import format_duration
 from jobs.enqueue import Origin, enqueue_once
@@ -27,7 +28,7 @@ from jobs.exceptions import RollbotError, RunNotFoundError
 from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import alert_channel
 from jobs.plan import select, with_checkpoint
-from jobs.redis_values import optional_text
+from jobs.redis_values import optional_text, text
 from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
 from jobs.runs import RunRecord
@@ -169,11 +170,12 @@ def merge(ctx: Context, alert_id: str, owner_id: str, cooldown: float) -> None:
     request_card_update(ctx, owner_id)
 
 
-def start_rollback(
-    ctx: Context, runbook: Runbook, alert: Alert, level: str | None, actor: str, request: str
-) -> tuple[RunRecord, bool]:
+def start_rollback(ctx: Context, runbook: Runbook, alert: Alert, level: str | None, actor: str, request: str,
+                   shown: tuple[str, str | None] | None = None) -> tuple[RunRecord, bool]:  # fmt: skip
     """Queue the alert's rollback (once per `request`), sharing the alert's PagerDuty incident.
-    Returns the run and whether this call started it.
+    `shown` (commit, tag) is the checkpoint the card showed: the run is recorded with it, so the
+    runner refuses it if the phase's checkpoint moved since. Returns the run and whether this call
+    started it.
     """
     if alert.phase is None:
         raise RollbotError("This alert names no rollback; use `/rollback` with a phase.")
@@ -181,8 +183,37 @@ def start_rollback(
     if plan.approvals > 1 and actor == AUTOMATION:
         raise RollbotError(f"{alert.phase} {plan.level_name} needs two approvals; rollbot never starts it by itself.")
     plan = with_checkpoint(plan, ctx.checkpoints.get(runbook.service, plan.phase_name))
-    origin = Origin(alert_id=alert.alert_id, incident_key=alert.incident_key or incident_key(alert))
+    commit, tag = shown if shown and plan.needs_checkpoint else (None, None)
+    origin = Origin(alert_id=alert.alert_id, incident_key=alert.incident_key or incident_key(alert),
+                    checkpoint_commit=commit, checkpoint_tag=tag)  # fmt: skip
     return enqueue_once(ctx, plan, actor, request, origin)
+
+
+def _shown_checkpoint_key(ctx: Context, alert_id: str) -> str:
+    return f"{ctx.keys.alert(alert_id)}:shown-checkpoint"
+
+
+def shown_checkpoint(ctx: Context, alert_id: str) -> tuple[str, str | None] | None:
+    """(commit, tag) of the checkpoint the alert's card last showed with its *Roll back* button."""
+    commit, tag = ctx.redis.hmget(_shown_checkpoint_key(ctx, alert_id), ["commit", "tag"])
+    return (text(commit), optional_text(tag)) if commit else None
+
+
+def _offered_checkpoint(ctx: Context, alert: Alert) -> Checkpoint | None:
+    """The checkpoint the card's *Roll back* button resets to, when it offers one."""
+    if not alert.is_open or alert.phase is None or blocks.alert_rollback_level(alert) is None:
+        return None
+    return ctx.checkpoints.get(alert.service, alert.phase)
+
+
+def _remember_shown(ctx: Context, alert_id: str, checkpoint: Checkpoint | None) -> None:
+    key = _shown_checkpoint_key(ctx, alert_id)
+    with ctx.redis.pipeline() as pipe:
+        pipe.delete(key)
+        if checkpoint is not None:
+            pipe.hset(key, mapping={"commit": checkpoint.commit, "tag": checkpoint.tag})
+            pipe.expire(key, ALERT_TTL_SECONDS)
+        pipe.execute()
 
 
 def note_run(ctx: Context, alert_id: str, run: RunRecord) -> None:
@@ -351,8 +382,11 @@ def _sync_card(ctx: Context, alert_id: str) -> bool:
     if alert is None or (not alert.is_open and not alert.ts):  # gone, or closed (merged) before it was shown
         return True
     runbook = catalog(ctx).first  # the runbooks share one alert channel
-    message = blocks.alert_card(alert, ctx.clock())
+    checkpoint = _offered_checkpoint(ctx, alert)
+    message = blocks.alert_card(alert, ctx.clock(), checkpoint)
     sent = cards.send(get_slack_client(), alert, alert_channel(ctx, runbook), message, f"alert {alert_id}")
+    if sent is not False:  # what the card shows now: a click on its Roll back pins this checkpoint
+        _remember_shown(ctx, alert_id, checkpoint)
     if isinstance(sent, tuple):
         alert_channels.remember(ctx, runbook, sent[0])
         ctx.alerts.update(alert_id, cards.place(*sent))

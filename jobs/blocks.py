@@ -22,6 +22,7 @@ from slack_sdk.models.metadata import Metadata
 
 from jobs.alerts import Alert
 from jobs.approvals_model import Approval
+from jobs.checkpoints import Checkpoint
 from jobs.durations import format_duration
 from jobs.ids import ActionId, MetadataType
 from jobs.incidents import Incident
@@ -458,8 +459,10 @@ def format_value(value: float | None) -> str:
     return "?" if value is None else f"{value:.4g}"
 
 
-def alert_card(alert: Alert, now: datetime) -> tuple[str, list[Block], Metadata]:
-    """An alert's card: metric, value, threshold, trend, since when, what rollbot did, and buttons."""
+def alert_card(alert: Alert, now: datetime, checkpoint: Checkpoint | None = None) -> tuple[str, list[Block], Metadata]:
+    """An alert's card: metric, value, threshold, trend, since when, what rollbot did, and buttons.
+    `checkpoint`: the phase's, shown with the *Roll back* button (a click is refused if it moves).
+    """
     header = ALERT_HEADERS[alert.kind] if alert.is_open else "✅ Recovered"
     state_line = {
         "firing": "",
@@ -493,9 +496,12 @@ def alert_card(alert: Alert, now: datetime) -> tuple[str, list[Block], Metadata]
         SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(lines)))),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]),
     ]
-    buttons = _alert_buttons(alert)
+    buttons = _alert_buttons(alert, checkpoint)
     if buttons:
         card.append(ActionsBlock(elements=buttons))
+    if checkpoint is not None and alert.is_open and alert_rollback_level(alert) is not None:
+        shown = f"Roll back resets to checkpoint `{checkpoint.tag}` (`{checkpoint.commit[:12]}`)"
+        card.append(ContextBlock(elements=[MarkdownTextObject(text=shown)]))
     payload = {"alert_id": alert.alert_id, "metric": alert.metric, "state": alert.state}
     metadata = Metadata(event_type=MetadataType.ALERT, event_payload=payload)
     text = f"{header}: {alert.metric} at {format_value(alert.value)} ({alert.service}) — {alert.state}"
@@ -513,17 +519,18 @@ def alert_rollback_level(alert: Alert) -> str | None:
     return alert.level
 
 
-def _alert_buttons(alert: Alert) -> list[ButtonElement]:
+def _alert_buttons(alert: Alert, checkpoint: Checkpoint | None = None) -> list[ButtonElement]:
     if not alert.is_open:
         return []
     buttons = []
     level = alert_rollback_level(alert)
     if level is not None:
+        resets = f" Checkpoint: {checkpoint.tag} ({checkpoint.commit[:12]})." if checkpoint else ""
         buttons.append(ButtonElement(
             text=f"Roll back {alert.phase} {level}", action_id=ActionId.ALERT_ROLLBACK, style="danger",
             value=f"{alert.alert_id}|{level}",
             confirm=ConfirmObject(title="Roll back now?", text=f"Starts rollback {alert.phase} {level} of "
-                                  f"{alert.service} at once.", confirm="Roll back", deny="Not yet"),
+                                  f"{alert.service} at once.{resets}", confirm="Roll back", deny="Not yet"),
         ))  # fmt: skip
     if alert.state == "firing":
         label = "Keep watching" if alert.kind == "inconclusive" else "Acknowledge"

@@ -13,6 +13,7 @@ from redis.lock import Lock
 from jobs.context import Context
 from jobs.exceptions import RollbotError
 from jobs.factory import get_queue
+from jobs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.plan import Plan
 from jobs.redis_values import optional_text
 from jobs.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
@@ -45,6 +46,10 @@ class Origin:
     incident_key: str | None = None
     run_id: str | None = None  # reserved earlier (a two-person approval names the run it starts)
     approved_by: str | None = None  # the second person, under the two-person rule
+    # The checkpoint the clicked message showed (Retry, Escalate, an alert card's Roll back): the run
+    # is recorded with it, so the runner refuses it if the phase's checkpoint has moved since.
+    checkpoint_commit: str | None = None
+    checkpoint_tag: str | None = None
 
 
 def create_run(
@@ -52,10 +57,14 @@ def create_run(
 ) -> RunRecord:
     """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
     A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
+    The record carries the plan's checkpoint, or the one `origin` pins (what the person was shown).
     """
     now = ctx.clock()
     run_id = origin.run_id or new_run_id(plan.kind, now)
     parent = origin.parent
+    tag, commit = (plan.checkpoint.tag, plan.checkpoint.commit) if plan.checkpoint else (None, None)
+    if origin.checkpoint_commit and origin.checkpoint_commit != commit:
+        tag, commit = origin.checkpoint_tag, origin.checkpoint_commit
     incident_key = (
         origin.incident_key or (parent.incident_key if parent else None) or f"rollbot-{plan.runbook.service}-{run_id}"
     )
@@ -69,8 +78,8 @@ def create_run(
         created_at=now,
         budget=plan.budget,
         job_id=run_id if queued_for_workers else None,
-        checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
-        checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
+        checkpoint_tag=tag,
+        checkpoint_commit=commit,
         parent_run_id=parent.run_id if parent else None,
         incident_key=incident_key,
         alert_id=origin.alert_id or (parent.alert_id if parent else None),
@@ -90,10 +99,15 @@ def create_run(
 
 def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
     """`RunInProgressError` naming the run when the service already has a queued or running one in
-    the same lane (rollbacks and preflights; validations apart).
+    the same lane (rollbacks and preflights; validations apart). A run that can never finish (its
+    process died: lease expired) is ended `interrupted` here and does not count.
     """
     lane = LANE_FOR_KIND[plan.kind]
-    busy = [run for run in ctx.runs.active() if run.service == plan.runbook.service and run.lane == lane]
+    busy = [
+        run
+        for run in ctx.runs.active()
+        if run.service == plan.runbook.service and run.lane == lane and not _ended_as_dead(ctx, run)
+    ]
     if busy:
         other = busy[0]
         what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
@@ -110,6 +124,24 @@ def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
             f"({what} by {other.actor}, {other.status}). "
             f"Wait for it, or cancel it with `rollbot cancel {other.run_id}`."
         )
+
+
+def _ended_as_dead(ctx: Context, run: RunRecord) -> bool:
+    """End `run` `interrupted` when it can never finish: running while its lease expired (the
+    worker or terminal executing it died), or started from a terminal that went away before it
+    ran. True when it ended (it no longer makes the service busy).
+    """
+    if is_abandoned(ctx, run):
+        reason: str | None = "the process running it stopped answering"
+    elif run.status == "queued" and run.job_id is None:  # (a queued job's fate is for the sweep to judge)
+        reason = stranded_reason(ctx, run)
+    else:
+        return False
+    if reason is None:
+        return False
+    ended = finalize_abandoned_run(ctx, run.run_id, "interrupted", reason)
+    logger.warning("run %s no longer holds up %s: %s", run.run_id, run.service, reason)
+    return ended is None or not ended.is_active
 
 
 def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:

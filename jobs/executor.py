@@ -162,10 +162,8 @@ class Executor:
     def _dispatch(self, step: StepBase, record: StepRecord, deadline: float) -> StepOutcome:
         if isinstance(step, CommandStep):
             return self._command(step, record, deadline)
-        if isinstance(step, GitCheckpointStep):
-            return self._checkpoint(step)
-        if isinstance(step, GitResetStep):
-            return self._reset()
+        if isinstance(step, GitCheckpointStep | GitResetStep):
+            return self._git_step(step, record, deadline)
         if isinstance(step, HttpCheckStep):
             timeout = min(step.timeout or HTTP_CHECK_TIMEOUT, max(0.1, deadline - time.monotonic()))
             result = health.http_check(self._fill(step.url), step.method, step.expect_status, timeout, self.ca_bundle)
@@ -198,11 +196,30 @@ class Executor:
         notes = [] if result.exit_code == 0 else [f"exit code {result.exit_code}"]
         return StepOutcome("succeeded" if result.exit_code == 0 else "failed", result.exit_code, notes)
 
-    def _checkpoint(self, step: GitCheckpointStep) -> StepOutcome:
+    def _git_step(self, step: GitCheckpointStep | GitResetStep, record: StepRecord, deadline: float) -> StepOutcome:
+        """A built-in git step. Its git commands run as a command step's process does: marked with
+        the run id, killed with their hooks at the step's deadline or on cancel, their process group
+        recorded while they run.
+        """
+
+        def started(pgid: int) -> None:
+            record.pgid = pgid
+            self.on_step(record, None)
+
+        limits = git.GitLimits(env=self.env, deadline=deadline, should_stop=self.should_stop, on_start=started)
+        try:
+            return self._checkpoint(step, limits) if isinstance(step, GitCheckpointStep) else self._reset(limits)
+        except git.GitStopped as stopped:
+            if stopped.ending == "deadline":
+                return StepOutcome("timed_out", notes=[*stopped.notes, stopped.user_message])
+            return StepOutcome("cancelled", notes=[*stopped.notes, f"cancelled by {stopped.reason}"])
+
+    def _checkpoint(self, step: GitCheckpointStep, limits: git.GitLimits) -> StepOutcome:
         prefix = self.plan.phase.checkpoint or ""
         checkpoint, notes = git.create_checkpoint(
-            self.plan.runbook.repo, prefix, step.branch, self.clock(), run_id=self.run_id, actor=self.actor
-        )
+            self.plan.runbook.repo, prefix, step.branch, self.clock(), run_id=self.run_id, actor=self.actor,
+            limits=limits,
+        )  # fmt: skip
         replaced = self.record_checkpoint(checkpoint)
         self.checkpoint = checkpoint
         self.values |= {"checkpoint": checkpoint.tag, "checkpoint_commit": checkpoint.commit}
@@ -213,11 +230,12 @@ class Executor:
             )
         return StepOutcome("succeeded", notes=notes)
 
-    def _reset(self) -> StepOutcome:
+    def _reset(self, limits: git.GitLimits) -> StepOutcome:
         if self.checkpoint is None:
             raise RollbotError(f"no checkpoint recorded for {self.plan.phase_name}; nothing to reset to")
         repo, main = self.plan.runbook.repo, self.plan.runbook.main_branch
-        return StepOutcome("succeeded", notes=git.reset_to_checkpoint(repo, main, self.checkpoint, self.run_id))
+        notes = git.reset_to_checkpoint(repo, main, self.checkpoint, self.run_id, limits)
+        return StepOutcome("succeeded", notes=notes)
 
     def _wait_healthy(self, step: WaitUntilHealthyStep, deadline: float) -> StepOutcome:
         source = self.plan.runbook.health.get(step.source) if step.source else None

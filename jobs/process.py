@@ -47,9 +47,11 @@ def run_process(
     deadline: float,
     should_stop: Callable[[], str | None],
     on_start: Callable[[int], None] = lambda _pgid: None,
+    stderr: IO[bytes] | None = None,
 ) -> ProcessResult:
     """Run `argv` (no shell) in its own session until it exits, `deadline` (monotonic) passes or
-    `should_stop()` returns a reason. stdout and stderr go to `output`. `on_start(pgid)` is called
+    `should_stop()` returns a reason. stdout and stderr go to `output` (stderr to `stderr` when
+    given: a caller that reads the output back, as git's, keeps them apart). `on_start(pgid)` is called
     once the process has run for `REPORT_AFTER_SECONDS`. On deadline or stop the
     whole process group gets SIGTERM, then SIGKILL after a grace period: no child is left behind.
     A program that cannot be started ends as `exited` with code 127 and the reason in `output`.
@@ -62,7 +64,7 @@ def run_process(
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if stderr is None else stderr,
             start_new_session=True,
         )
     except OSError as error:

@@ -80,7 +80,9 @@ def _not_offered(alert: Alert, level: str | None, book: Runbook, channel: str) -
 
 
 def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-    """*Roll back phase N level L*: start the level the card offers now, once, as the clicking person."""
+    """*Roll back phase N level L*: start the level the card offers now, once, as the clicking person,
+    with the checkpoint the card showed.
+    """
     ack()
     clicked = _clicked(body, respond, "rollback", "rolling back")
     if clicked is None:
@@ -98,8 +100,9 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     try:
         if refusal is not None:
             raise RollbotError(refusal)
+        shown = alert_response.shown_checkpoint(ctx, alert.alert_id)  # the run is refused if it moved since
         run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user),
-                                                     f"alert:{alert.alert_id}:{level}")  # fmt: skip
+                                                     f"alert:{alert.alert_id}:{level}", shown)  # fmt: skip
     except RollbotError as error:
         ctx.audit(actor=user, action="alert.rollback", result="refused", alert_id=alert.alert_id,
                   reason=error.user_message)  # fmt: skip

@@ -36,14 +36,19 @@ def _start(
     replace: bool,
     parent: RunRecord | None = None,
     shown_commit: str | None = None,
+    pinned: tuple[str, str | None] | None = None,
 ) -> None:
     """Authorize `user`, check the checkpoint is still the one the plan showed (`shown_commit`), then
-    enqueue `plan` once per `token` (double clicks and retries are no-ops).
+    enqueue `plan` once per `token` (double clicks and retries are no-ops). A `pinned` checkpoint
+    (commit, tag: what a run's message showed) goes with the run: the runner refuses it if the
+    phase's checkpoint moved.
     """
     ctx = deps.context()
     try:
         deps.authorize(plan.runbook.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
                        plan.level_name)  # fmt: skip
+        if plan.approvals > 1 and pinned:  # an approval records the checkpoint of now: check it here
+            shown_commit = pinned[0]
         if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
             now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
             raise RollbotError(
@@ -55,7 +60,9 @@ def _start(
             said = blocks.approval_requested(approval, alert_channel(ctx, plan.runbook))
             respond(text=said, replace_original=replace, response_type="ephemeral")
             return
-        record, created = enqueue_once(ctx, plan, deps.actor(user), token, Origin(parent=parent))
+        commit, tag = pinned or (None, None)
+        origin = Origin(parent=parent, checkpoint_commit=commit, checkpoint_tag=tag)
+        record, created = enqueue_once(ctx, plan, deps.actor(user), token, origin)
     except AccessDenied as denied:
         ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
                   level=plan.level_name, reason=denied.user_message)  # fmt: skip
@@ -153,7 +160,11 @@ def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
             text=f"No checkpoint recorded for {plan.phase_name}.", replace_original=False, response_type="ephemeral"
         )
         return
-    _start(respond, plan, user, f"{'escalate' if escalate else 'retry'}:{run_id}", replace=False, parent=previous)
+    # The run resets to the checkpoint the failed run's message showed, or is refused if it moved.
+    shown = previous.checkpoint_commit
+    pinned = (shown, previous.checkpoint_tag) if shown and plan.needs_checkpoint else None
+    _start(respond, plan, user, f"{'escalate' if escalate else 'retry'}:{run_id}", replace=False, parent=previous,
+           pinned=pinned)  # fmt: skip
 
 
 def retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
