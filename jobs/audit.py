@@ -37,6 +37,20 @@ def _redacted(value: Any, redactor: Redactor) -> Any:
     return value
 
 
+def entry_fields(
+    actor: str, action: str, result: str, run_id: str | None, args: dict[str, Any] | None, redactor: Redactor
+) -> dict[str, str]:
+    """An entry's stream fields, every text masked by `redactor`, stamped with the time now."""
+    return {
+        "actor": redactor(actor),
+        "action": redactor(action),
+        "result": redactor(result),
+        "run_id": run_id or "",
+        "args": json.dumps(_redacted(args or {}, redactor), sort_keys=True, default=lambda o: redactor(str(o))),
+        "time": f"{time.time():.3f}",
+    }
+
+
 def record(
     redis: Redis,
     keys: Keys,
@@ -54,14 +68,8 @@ def record(
     shapes) before it is stored, so no export or report can show a token someone typed.
     Given a pipeline as `redis`, the entry is queued with it (its id comes with `execute()`).
     """
-    fields: dict[FieldT, EncodableT] = {
-        "actor": redactor(actor),
-        "action": redactor(action),
-        "result": redactor(result),
-        "run_id": run_id or "",
-        "args": json.dumps(_redacted(args or {}, redactor), sort_keys=True, default=lambda o: redactor(str(o))),
-        "time": f"{time.time():.3f}",
-    }
+    entry = entry_fields(actor, action, result, run_id, args, redactor)
+    fields: dict[FieldT, EncodableT] = {name: value for name, value in entry.items()}
     oldest_ms = int((time.time() - retention_seconds) * 1000)
     return text(redis.xadd(keys.audit, fields, minid=oldest_ms, approximate=True))
 

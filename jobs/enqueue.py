@@ -16,7 +16,7 @@ from jobs.factory import get_queue
 from jobs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.plan import Plan
 from jobs.redis_values import optional_text
-from jobs.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
+from jobs.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_record
 
 logger = logging.getLogger(__name__)
 
@@ -59,38 +59,29 @@ def create_run(
     A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
     The record carries the plan's checkpoint, or the one `origin` pins (what the person was shown).
     """
-    now = ctx.clock()
-    run_id = origin.run_id or new_run_id(plan.kind, now)
     parent = origin.parent
-    tag, commit = (plan.checkpoint.tag, plan.checkpoint.commit) if plan.checkpoint else (None, None)
-    if origin.checkpoint_commit and origin.checkpoint_commit != commit:
-        tag, commit = origin.checkpoint_tag, origin.checkpoint_commit
-    incident_key = (
-        origin.incident_key or (parent.incident_key if parent else None) or f"rollbot-{plan.runbook.service}-{run_id}"
-    )
-    record = RunRecord(
-        run_id=run_id,
-        kind=plan.kind,
-        service=plan.runbook.service,
-        phase=plan.phase_name,
-        level=plan.level_name,
-        actor=actor,
-        created_at=now,
-        budget=plan.budget,
-        job_id=run_id if queued_for_workers else None,
-        checkpoint_tag=tag,
-        checkpoint_commit=commit,
+    pinned = {}
+    if origin.checkpoint_commit and (plan.checkpoint is None or origin.checkpoint_commit != plan.checkpoint.commit):
+        pinned = {"checkpoint_tag": origin.checkpoint_tag, "checkpoint_commit": origin.checkpoint_commit}
+    record = new_record(
+        plan,
+        actor,
+        ctx.clock(),
+        run_id=origin.run_id,
+        queued_for_workers=queued_for_workers,
         parent_run_id=parent.run_id if parent else None,
-        incident_key=incident_key,
         alert_id=origin.alert_id or (parent.alert_id if parent else None),
         approved_by=origin.approved_by,
+        **pinned,
     )
+    if incident_key := origin.incident_key or (parent.incident_key if parent else None):
+        record.incident_key = incident_key
     ctx.runs.create(record)
     ctx.audit(
         actor=actor,
         action=f"{plan.kind}.request",
         result="queued",
-        run_id=run_id,
+        run_id=record.run_id,
         phase=plan.phase_name,
         level=plan.level_name,
     )

@@ -10,7 +10,6 @@ run holds, is no longer this process's to continue (the fence, checked before ev
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from jobs import locks
+from jobs import audit, locks
 from jobs.context import Context
 from jobs.journal import RUN_LOG_MAX_LINES, Entry, Journal, write_back
 from jobs.runs import RunRecord
@@ -68,18 +67,21 @@ class RunState:
         if log_lines:
             self._append("log", run_id=self.record.run_id, lines=log_lines[-RUN_LOG_MAX_LINES:])
         if audit_entry is not None:
-            self._append("audit", fields=audit_fields(self.ctx.redactor, run_id=self.record.run_id, **audit_entry))
+            self._append("audit", fields=self._audit_fields(**audit_entry))
         self._append("record", record=self.record.model_dump(mode="json"))
         self.sync()
 
     def audit(self, *, actor: str, action: str, result: str, **args: Any) -> None:
         """An audit entry for this run (journaled, then written with the next sync)."""
-        self._append("audit", fields=audit_fields(self.ctx.redactor, actor, action, result, self.record.run_id, args))
+        self._append("audit", fields=self._audit_fields(actor, action, result, args))
         self.sync()
 
     def checkpoint(self, service: str, phase: str, checkpoint: dict[str, Any]) -> None:
         """Journal a checkpoint the run recorded (git already has it), for Redis's sake."""
         self._append("checkpoint", service=service, phase=phase, checkpoint=checkpoint)
+
+    def _audit_fields(self, actor: str, action: str, result: str, args: dict[str, Any]) -> dict[str, str]:
+        return audit.entry_fields(actor, action, result, self.record.run_id, args, self.ctx.redactor)
 
     def _append(self, op: str, **data: Any) -> None:
         self.journal.append(op, **data)
@@ -163,16 +165,3 @@ class RunState:
         self.online = False
         self.was_offline = True
         self._last_probe = time.monotonic()
-
-
-def audit_fields(redactor: Callable[[str], str], actor: str, action: str, result: str, run_id: str,
-                 args: dict[str, Any]) -> dict[str, str]:  # fmt: skip
-    """An audit entry's stream fields, as `jobs.audit.record` writes them (secrets masked)."""
-    return {
-        "actor": actor,
-        "action": action,
-        "result": result,
-        "run_id": run_id,
-        "args": redactor(json.dumps(args, sort_keys=True, default=str)),
-        "time": f"{time.time():.3f}",
-    }

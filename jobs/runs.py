@@ -120,10 +120,19 @@ class RunRecord(BaseModel):
         return next((s for s in self.steps if s.status == "running"), None)
 
 
-def new_record(plan: Plan, actor: str, now: datetime, run_id: str | None = None, **fields: Any) -> RunRecord:
-    """A queued record for `plan` (the checkpoint it shows pinned), not stored anywhere yet."""
+def new_record(
+    plan: Plan, actor: str, now: datetime, run_id: str | None = None, queued_for_workers: bool = False, **fields: Any
+) -> RunRecord:
+    """A queued record for `plan` (the checkpoint it shows pinned), not stored anywhere yet;
+    `queued_for_workers` gives it an RQ job id (= run id).
+    """
     run_id = run_id or new_run_id(plan.kind, now)
-    fields.setdefault("incident_key", f"rollbot-{plan.runbook.service}-{run_id}")
+    values: dict[str, Any] = {
+        "checkpoint_tag": plan.checkpoint.tag if plan.checkpoint else None,
+        "checkpoint_commit": plan.checkpoint.commit if plan.checkpoint else None,
+        "incident_key": f"rollbot-{plan.runbook.service}-{run_id}",
+        "job_id": run_id if queued_for_workers else None,
+    }
     return RunRecord(
         run_id=run_id,
         kind=plan.kind,
@@ -133,9 +142,7 @@ def new_record(plan: Plan, actor: str, now: datetime, run_id: str | None = None,
         actor=actor,
         created_at=now,
         budget=plan.budget,
-        checkpoint_tag=plan.checkpoint.tag if plan.checkpoint else None,
-        checkpoint_commit=plan.checkpoint.commit if plan.checkpoint else None,
-        **fields,
+        **(values | fields),
     )
 
 
