@@ -62,12 +62,13 @@ def run_steps(
 
     actor = state.record.actor
     try:
-        state.change(start, audit_entry={"actor": actor, "action": f"{state.record.kind}.start", "result": "running",
-                                         "args": {"phase": plan.phase_name, "level": plan.level_name}})  # fmt: skip
+        state.change(start)
         if state.ended_outside is not None:
             state.close()
             return state.ended_outside  # cancelled between dequeue and start
-        notify(None)
+        notify(None)  # the run message and the page on start go first, then the audit entry
+        state.audit(actor=actor, action=f"{state.record.kind}.start", result="running", phase=plan.phase_name,
+                    level=plan.level_name)  # fmt: skip
 
         def should_stop() -> str | None:
             return cancel_requested() or (fenced[0] if fenced else None)
