@@ -53,6 +53,7 @@ class Incident(BaseModel):
     phone_escalation_posted: bool = False
     late_note_posted: bool = False
     last_event_at: datetime | None = None  # `occurred_at` of the last webhook event applied to its status
+    earlier_pd_ids: list[str] = []  # PagerDuty incidents this key had before it was paged again
 
     @property
     def is_open(self) -> bool:

@@ -172,7 +172,7 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
 
     def apply(current: Incident) -> bool:
         nonlocal applied
-        if kind not in _NO_STATUS and current.last_event_at is not None and when < current.last_event_at:
+        if kind not in _NO_STATUS and _older(current, when, str(pd_id) if pd_id else None):
             applied = False  # an older event, delivered late: the newer status stands
             return False
         current.pd_incident_id = current.pd_incident_id or (str(pd_id) if pd_id else None)
@@ -205,6 +205,17 @@ def handle_webhook(ctx: Context, payload: dict[str, Any]) -> str:
         line += f": “{str(data['content'])[:500]}”"
     thread_note(ctx, updated, line)
     return "applied"
+
+
+def _older(incident: Incident, when: datetime, pd_id: str | None) -> bool:
+    """Whether an event is older than the incident's status: older than the last applied event, or
+    of an earlier PagerDuty incident under the same dedup key (resolved, then paged again).
+    """
+    if incident.last_event_at is not None and when < incident.last_event_at:
+        return True
+    if pd_id and pd_id in incident.earlier_pd_ids:
+        return True
+    return bool(pd_id and incident.pd_incident_id and pd_id != incident.pd_incident_id)
 
 
 def _known_key(ctx: Context, part: dict[str, Any], pd_id: str | None) -> str | None:

@@ -86,10 +86,23 @@ def test_webhook_events_apply_in_the_order_they_happened(
     assert "Resolved" in json.dumps(slack.calls_to("chat.update")[-1].params["blocks"])
     assert any("18:45 UTC · acknowledged by Tenex Engineer (an older event" in t for t in thread_texts(slack))
 
+    # An event of an earlier PagerDuty incident under the same dedup key is older too.
+    assert handle_webhook(ctx, event("incident.reopened", "2026-11-25T18:59:00.000Z", "POLD1", key)) == "stale"
     # A newer event applies; a note never changes the status, whenever it happened.
     assert handle_webhook(ctx, event("incident.reopened", "2026-11-25T18:55:00.000Z", pd_id, key)) == "applied"
     assert handle_webhook(ctx, event("incident.annotated", "2026-11-25T18:40:00.000Z", pd_id)) == "applied"
     assert incident(ctx, key).status == "triggered"
+
+    # Resolved, then paged again: PagerDuty opens a new incident; the old one's events no longer apply.
+    assert handle_webhook(ctx, event("incident.resolved", "2026-11-25T19:00:00.000Z", pd_id, key)) == "applied"
+    pagerduty.set_status(key, "resolved")
+    for thread in page_incident(ctx, key, "sandbox", "broken again", {}):
+        thread.join(30)
+    new_id = pagerduty.incidents[key]["id"]
+    assert new_id != pd_id
+    assert handle_webhook(ctx, event("incident.triggered", "2026-11-25T19:05:00.000Z", new_id, key)) == "applied"
+    assert handle_webhook(ctx, event("incident.resolved", "2026-11-25T19:10:00.000Z", pd_id, key)) == "stale"
+    assert incident(ctx, key).status == "triggered" and incident(ctx, key).pd_incident_id == new_id
 
 
 def test_incidents_are_matched_by_id_or_dedup_key_never_by_their_title(
