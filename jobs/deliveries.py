@@ -37,6 +37,7 @@ SLACK_TASKS = frozenset({
 })  # fmt: skip
 CHAIN = chains.Chain("slack-redelivery", "jobs.tasks.redeliver_slack", "deliver Slack work that waited out an outage")
 JOB_TIMEOUT = 300
+MAX_BACKOFF_SECONDS = 3600.0
 _SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
 
 
@@ -110,13 +111,29 @@ def redeliver(ctx: Context, client: WebClient) -> str:
         return f"Slack still unreachable; {len(waiting)} waiting"
     queued = 0
     for job in waiting.values():
+        if not _due(job, now, ctx.settings.rollbot_slack_redelivery_seconds):
+            continue
+        job.meta["redeliveries"] = int(job.meta.get("redeliveries", 0)) + 1
+        job.save_meta()  # type: ignore[no-untyped-call]
         try:
             registry.requeue(job)
         except InvalidJobOperation:
             continue  # another worker's link took it
         queued += 1
-    logger.warning("Slack answers again: %d undelivered Slack deliveries queued again", queued)
+    if queued:
+        logger.warning("Slack answers: %d undelivered Slack deliveries queued again", queued)
     return f"{queued} queued again"
+
+
+def _due(job: Job, now: datetime, interval: float) -> bool:
+    """Whether a waiting job is due again: at once after an outage; one that failed again after it
+    was queued again (for another reason than Slack, say) waits twice as long each time, up to an hour.
+    """
+    tries = int(job.meta.get("redeliveries", 0))
+    if tries == 0:
+        return True
+    wait = min(interval * 2 ** min(tries, 12), MAX_BACKOFF_SECONDS)
+    return now >= (job.ended_at or job.created_at) + timedelta(seconds=wait)
 
 
 def _give_up(ctx: Context, registry: FailedJobRegistry, job: Job) -> None:

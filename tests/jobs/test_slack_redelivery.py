@@ -22,7 +22,7 @@ from jobs.factory import get_queue, get_slack_client
 from jobs.notifier import RunMessage, enqueue_delivery
 from jobs.runs import utcnow
 from tests.bot.test_slack_rollback import channel_posts
-from tests.conftest import start_worker, stop_worker, wait_for, write_runbook
+from tests.conftest import run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_locking_and_cancel import rollback_plan
 from tests.standins.slack import Failure, SlackStandIn
 
@@ -135,3 +135,20 @@ def test_undelivered_work_waits_while_slack_is_down_and_is_given_up_after_the_re
     assert failed_jobs(ctx) == [] and not ctx.redis.exists(job.key)
     given_up = [e for e in audit.entries(ctx.redis, ctx.keys) if e.get("action") == "slack.deliver"]
     assert len(given_up) == 1 and given_up[0]["result"] == "given up"
+
+
+def test_work_that_fails_again_once_slack_answers_backs_off(
+    ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn
+) -> None:
+    record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
+    # Its report cannot be posted while the run has no Slack message: not Slack's fault.
+    job = get_queue("notify").enqueue("jobs.tasks.post_incident_report", record.run_id)
+    run_worker(env, "--queues", "notify")
+    assert job.id in failed_jobs(ctx)
+
+    assert deliveries.redeliver(ctx, get_slack_client()) == "1 queued again"
+    run_worker(env, "--queues", "notify")
+    assert job.id in failed_jobs(ctx)
+    assert deliveries.redeliver(ctx, get_slack_client()) == "0 queued again"  # it waits twice the interval now
+    two_minutes_on = dataclasses.replace(ctx, clock=lambda: utcnow() + timedelta(seconds=121))
+    assert deliveries.redeliver(two_minutes_on, get_slack_client()) == "1 queued again"
