@@ -117,7 +117,9 @@ def test_undelivered_work_waits_while_slack_is_down_and_is_given_up_after_the_re
 ) -> None:
     record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
     slack_down(slack)
-    job = get_queue("notify").enqueue("jobs.tasks.deliver_run_message", record.run_id)  # no retries left
+    job = get_queue("notify").enqueue(
+        "jobs.tasks.deliver_run_message", record.run_id, job_id=ctx.keys.job("notify", record.run_id)
+    )  # no retries left
     worker = start_worker(env, ROLLBOT_SLACK_REDELIVERY_SECONDS="600")
     try:
         wait_for(lambda: job.id in failed_jobs(ctx), timeout=60, message="the delivery to fail")
@@ -142,7 +144,9 @@ def test_work_that_fails_again_once_slack_answers_backs_off(
 ) -> None:
     record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
     # Its report cannot be posted while the run has no Slack message: not Slack's fault.
-    job = get_queue("notify").enqueue("jobs.tasks.post_incident_report", record.run_id)
+    job = get_queue("notify").enqueue(
+        "jobs.tasks.post_incident_report", record.run_id, job_id=ctx.keys.job("report", record.run_id)
+    )
     run_worker(env, "--queues", "notify")
     assert job.id in failed_jobs(ctx)
 
