@@ -18,7 +18,8 @@ from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
 
-MAX_PAGES = 50  # conversations.list pages of 1,000 channels
+PAGE_LIMIT = 999  # channels per conversations.list page: Slack wants a limit under 1,000
+MAX_PAGES = 50
 
 
 def alert_channel(ctx: Context, runbook: Runbook) -> str:
@@ -59,7 +60,7 @@ def learn(ctx: Context, runbook: Runbook, client: WebClient) -> str | None:
     cursor = None
     for _ in range(MAX_PAGES):
         answer = client.conversations_list(types="public_channel,private_channel", exclude_archived=True,
-                                           limit=1000, cursor=cursor)  # fmt: skip
+                                           limit=PAGE_LIMIT, cursor=cursor)  # fmt: skip
         for channel in answer.get("channels") or []:
             if channel.get("name") == name:
                 remember(ctx, runbook, str(channel["id"]))

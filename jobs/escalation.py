@@ -174,8 +174,9 @@ def page_incident(
 
 def _reopen(incident: Incident, title: str, run_id: str | None, now: datetime) -> None:
     """The incident as a fresh one: PagerDuty gives a re-triggered, resolved dedup key a new incident."""
+    earlier = [*incident.earlier_pd_ids, *([incident.pd_incident_id] if incident.pd_incident_id else [])]
     fresh = Incident(key=incident.key, service=incident.service, title=title, run_id=run_id, opened_at=now,
-                     channel=incident.channel, ts=incident.ts)  # fmt: skip
+                     channel=incident.channel, ts=incident.ts, earlier_pd_ids=earlier)  # fmt: skip
     for name in Incident.model_fields:
         setattr(incident, name, getattr(fresh, name))
 

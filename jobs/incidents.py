@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -15,18 +14,20 @@ from jobs.keys import Keys
 from jobs.redis_values import optional_text, watched_update
 
 IncidentStatus = Literal["pending", "triggered", "acknowledged", "resolved"]
-TAG = re.compile(r"\[rollbot:([A-Za-z0-9_.:-]+)\]")  # in every summary rollbot sends PagerDuty
+SUMMARY_LIMIT = 1024  # PagerDuty's limit on `payload.summary` (longer ones are refused or cut by it)
+
+
+def fit_summary(summary: str, limit: int = SUMMARY_LIMIT) -> str:
+    """`summary` cut to `limit` characters, an ellipsis marking the cut."""
+    return summary if len(summary) <= limit else summary[: max(0, limit - 1)] + "…"
 
 
 def tagged(summary: str, key: str) -> str:
-    """The incident title PagerDuty shows, ending in rollbot's tag (webhooks are matched by it)."""
-    return f"{summary} [rollbot:{key}]"
-
-
-def key_in_title(title: str) -> str | None:
-    """The incident key in a PagerDuty incident title rollbot wrote, if any."""
-    match = TAG.search(title or "")
-    return match.group(1) if match else None
+    """The incident title PagerDuty shows, ending in rollbot's tag (for people: incidents are matched
+    by PagerDuty id or dedup key only), cut to PagerDuty's limit with the tag kept whole.
+    """
+    tag = f" [rollbot:{key}]"
+    return fit_summary(summary, SUMMARY_LIMIT - len(tag)) + tag
 
 
 class Incident(BaseModel):
@@ -51,6 +52,8 @@ class Incident(BaseModel):
     stakeholders_notified_at: datetime | None = None
     phone_escalation_posted: bool = False
     late_note_posted: bool = False
+    last_event_at: datetime | None = None  # `occurred_at` of the last webhook event applied to its status
+    earlier_pd_ids: list[str] = []  # PagerDuty incidents this key had before it was paged again
 
     @property
     def is_open(self) -> bool:

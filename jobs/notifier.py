@@ -4,7 +4,8 @@ Notifications are *state*, not events: every sync renders the record as it is no
 message (first time) or updates it, adds a thread reply per failing step, and uploads the log
 of a run that did not succeed. What was delivered is remembered in Redis, so a sync can be
 repeated by anyone at any time (the run's own process while it runs, then an RQ job with
-retries if Slack was unreachable) without posting anything twice.
+retries if Slack was unreachable, and after an outage longer than those retries the Slack
+redelivery of `jobs.deliveries`) without posting anything twice.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import alert_channel as alert_channels
-from jobs import blocks
+from jobs import blocks, deliveries
 from jobs.context import Context
 from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.factory import get_queue
@@ -99,6 +100,7 @@ class RunMessage:
         except _SLACK_ERRORS as error:
             logger.warning("run %s: Slack update not delivered yet: %s", self.run_id, error)
             self.mark_late()
+            deliveries.note_failure(self.ctx)
             return False
         finally:
             self.abandon()
@@ -144,15 +146,8 @@ class RunMessage:
         if not record.is_active and record.status in _NOT_SUCCEEDED and not state.get("log_uploaded"):
             self._upload_log(record, channel, ts)
         if since := state.get("undelivered_since"):
-            when = datetime.fromisoformat(since)
-            self.client.chat_postMessage(
-                channel=channel,
-                thread_ts=ts,
-                text=(
-                    f"⚠️ Slack could not be reached from {when:%H:%M:%S} UTC until now: "
-                    "the updates of this message arrived late."
-                ),
-            )
+            note = deliveries.late_note(datetime.fromisoformat(since), self.ctx.clock(), "the updates of this message")
+            self.client.chat_postMessage(channel=channel, thread_ts=ts, text=note)
             self.ctx.redis.hdel(self.key, "undelivered_since")
         return True
 

@@ -1,5 +1,7 @@
 """PagerDuty events, delivered reliably: stored first, sent at once from a background thread,
-and retried by an RQ job with backoff until PagerDuty takes them. Nothing is dropped.
+and retried by an RQ job with backoff until PagerDuty takes them (429 and 5xx answers, network
+errors). An event PagerDuty refuses (another 4xx: invalid event) is never resent: the channel is
+told instead.
 
 While an escalation cannot be delivered (PagerDuty down, or no routing key), the alert channel
 is told to escalate by phone, with the runbook's technical contacts; once it is delivered late,
@@ -28,7 +30,7 @@ from jobs import blocks, cards
 from jobs.alert_channel import shared_alert_channel
 from jobs.context import Context
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
-from jobs.incidents import Incident
+from jobs.incidents import Incident, fit_summary
 from jobs.notifier import alert_channel
 from jobs.redis_values import optional_text
 from jobs.runbook.catalog import find_runbook
@@ -55,6 +57,7 @@ class PagerDutyEvent(BaseModel):
     attempts: int = 0
     first_failure_at: datetime | None = None
     delivered_at: datetime | None = None
+    refused: str | None = None  # why PagerDuty refused it for good (a 4xx other than 429): never resent
 
 
 def record_event(ctx: Context, event: PagerDutyEvent) -> PagerDutyEvent:
@@ -86,7 +89,9 @@ def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
 
 
 def deliver(ctx: Context, event_id: str) -> bool:
-    """Send the stored event unless it was delivered already. True once PagerDuty has it."""
+    """Send the stored event unless it was delivered (or refused) already. True once PagerDuty has
+    it, or refused it for good (then the channel was told): nothing more to do.
+    """
     lock = Lock(ctx.redis, f"{ctx.keys.pd_event(event_id)}:lock", timeout=60, blocking_timeout=0.5,
                 thread_local=False)  # fmt: skip
     if not lock.acquire():
@@ -97,7 +102,7 @@ def deliver(ctx: Context, event_id: str) -> bool:
             logger.error("PagerDuty event %s is gone; nothing to deliver", event_id)
             return True
         event = PagerDutyEvent.model_validate_json(raw)
-        if event.delivered_at is not None:
+        if event.delivered_at is not None or event.refused is not None:
             return True
         return _send(ctx, event)
     finally:
@@ -112,19 +117,25 @@ def _send(ctx: Context, event: PagerDutyEvent) -> bool:
         reason = "PAGERDUTY_ROUTING_KEY is not set, so paging is disabled"
         _undelivered(ctx, event, runbook, reason)
         return False
+    # The timestamp is passed: it happened when the event was made, not when it is delivered (and
+    # the client's own default timestamp is broken in pagerduty 7.2).
+    timestamp = event.created_at.isoformat()
     try:
         with client:
             if event.action == "trigger" and event.incident_key:
-                client.trigger(event.summary, event.source, dedup_key=event.incident_key, severity=event.severity,
+                client.trigger(fit_summary(event.summary), event.source, dedup_key=event.incident_key,
+                               severity=event.severity, payload={"timestamp": timestamp},
                                custom_details=event.custom_details, links=_links(ctx, event))  # fmt: skip
             elif event.action == "resolve" and event.incident_key:
                 client.resolve(event.incident_key)
             else:
-                # The timestamp is passed: the change happened when the event was made, not when it
-                # is delivered (and the client's own default timestamp is broken in pagerduty 7.2).
-                client.submit(event.summary, event.source, custom_details=event.custom_details,
-                              timestamp=event.created_at.isoformat())  # fmt: skip
+                client.submit(fit_summary(event.summary), event.source, custom_details=event.custom_details,
+                              timestamp=timestamp)  # fmt: skip
     except pagerduty.Error as error:
+        status = refusal_status(error)
+        if status is not None:
+            _refused(ctx, event, runbook, f"HTTP {status}: {error}")
+            return True
         logger.warning("PagerDuty %s %s not delivered: %s", event.action, event.incident_key, error)
         _undelivered(ctx, event, runbook, f"PagerDuty did not accept it ({error})")
         return False
@@ -167,6 +178,35 @@ def _undelivered(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, r
     text = blocks.phone_escalation(updated, reason, contacts)
     _post(ctx, runbook, text)
     sync_card(ctx, event.incident_key)
+
+
+def refusal_status(error: pagerduty.Error) -> int | None:
+    """The HTTP status when PagerDuty refused the event for good (a 4xx other than 429: PagerDuty
+    says not to retry those), else None (429, 5xx, network errors: retried).
+    """
+    response = error.response
+    status = int(response.status_code) if response is not None else 0
+    return status if 400 <= status < 500 and status != 429 else None
+
+
+def _refused(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, reason: str) -> None:
+    """PagerDuty will never take this event: remember that (no more attempts) and say so."""
+    logger.error("PagerDuty refused %s %s for good (not retried): %s", event.action, event.incident_key, reason)
+    event.attempts += 1
+    event.refused = reason[:300]
+    record_event(ctx, event)
+    ctx.audit(actor="rollbot", action=f"pagerduty.{event.action}", result="refused", key=event.incident_key,
+              reason=event.refused)  # fmt: skip
+    incident = ctx.incidents.get(event.incident_key) if event.incident_key else None
+    if event.action == "trigger":
+        contacts = "\n".join(f"• {c}" for c in (runbook.contacts.technical if runbook else []))
+        text = (f"📞 *PagerDuty refused the page — escalate by phone:*\n{contacts or '• (no technical contacts)'}\n"
+                f"Incident: {incident.title if incident else event.summary}. PagerDuty answered {event.refused}; "
+                "it is not sent again.")  # fmt: skip
+    else:
+        what = f"the {event.action} of incident `{event.incident_key}`" if event.incident_key else "a change event"
+        text = f"⚠️ PagerDuty refused {what} ({event.refused}); it is not sent again: do it in PagerDuty directly."
+    _post(ctx, runbook, text, thread_of=incident if incident and incident.ts else None)
 
 
 def _after_delivery(ctx: Context, event: PagerDutyEvent) -> None:
@@ -221,7 +261,7 @@ def _sync_card(ctx: Context, key: str) -> bool:
     if not channel and not incident.ts:
         return False
     message = blocks.incident_card(incident, runbook.escalation if runbook else None)
-    sent = cards.send(get_slack_client(), incident, channel or "", message, f"incident {key}")
+    sent = cards.send(get_slack_client(), incident, channel or "", message, f"incident {key}", ctx)
     if isinstance(sent, tuple):
         ctx.incidents.update(key, cards.place(*sent))
     return sent is not False

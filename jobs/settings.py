@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     rollbot_slack_flush_seconds: float = Field(default=10.0, ge=0)
     rollbot_group_cache_seconds: float = Field(default=60.0, ge=0)
     rollbot_approval_expiry: float = 900.0
+    rollbot_slack_retention: float = 7 * 86400.0  # undelivered Slack work is kept (and retried) this long
+    rollbot_slack_redelivery_seconds: float = Field(default=60.0, gt=0)  # how often it is retried
     log_level: str = "INFO"
     rollbot_state_dir: Path = Field(default_factory=default_state_dir)
 
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-64 letters, digits, '-' or '_'")
         return value
 
-    @field_validator("rollbot_audit_retention", "rollbot_approval_expiry", mode="before")
+    @field_validator("rollbot_audit_retention", "rollbot_approval_expiry", "rollbot_slack_retention", mode="before")
     @classmethod
     def _retention(cls, value: object) -> float:
         return parse_duration(value)

@@ -278,3 +278,15 @@ def refresh_user_groups(chain_name: str, generation: str) -> str:
     interval = max(1.0, ctx.settings.rollbot_group_cache_seconds)
     chains.schedule(ctx, access.group_chain(), generation, interval, interval, 120)
     return json.dumps(access.refresh_groups(ctx, catalog(ctx), get_slack_client()))
+
+
+# --- Slack work that outlasted its retries ------------------------------------------------------
+
+
+def redeliver_slack(chain_name: str, generation: str) -> str:
+    """The redelivery chain: queue the Slack deliveries whose retries ran out again once Slack
+    answers (see `jobs.deliveries`), then the next link.
+    """
+    from jobs import deliveries  # noqa: PLC0415 - this section is appended; the module imports stay as they are
+
+    return deliveries.run_chain(get_context(), get_slack_client(), chain_name, generation)

@@ -78,6 +78,11 @@ class PagerDutyStandIn:
         with self._lock:
             return [r.body for r in self.received if r.path == "/v2/change/enqueue" and r.status == 202]
 
+    def set_status(self, key: str, status: str) -> None:
+        """Change an incident in PagerDuty itself (someone acted in PagerDuty's own UI)."""
+        with self._lock:
+            self.incidents[key]["status"] = status
+
     def rest_calls(self, method: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.method == method and not r.path.startswith("/v2/")]
@@ -114,6 +119,12 @@ class PagerDutyStandIn:
                 key: str | None = (query.get("incident_key") or [""])[0] or None
                 found = [i for k, i in self.incidents.items() if key in (None, k)]
                 return 200, {"incidents": found, **page}
+            if method == "GET" and path.startswith("/incidents/"):
+                pd_id = path.rsplit("/", 1)[1]
+                incident = next((i for i in self.incidents.values() if i["id"] == pd_id), None)
+                if incident is None:
+                    return 404, {"error": {"message": "Not Found"}}
+                return 200, {"incident": incident}
             if method == "PUT" and path.startswith("/incidents/"):
                 pd_id = path.rsplit("/", 1)[1]
                 incident = next((i for i in self.incidents.values() if i["id"] == pd_id), None)

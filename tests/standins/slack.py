@@ -64,6 +64,7 @@ class SlackStandIn:
         self.failures: list[Failure] = []
         self.group_members: dict[str, list[str]] = {}
         self.user_emails: dict[str, str] = {}
+        self.extra_channels: list[dict[str, str]] = []  # listed by conversations.list after CHANNEL_IDS
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = LoopbackServer(self._handler())
@@ -93,6 +94,7 @@ class SlackStandIn:
             self.failures.clear()
             self.group_members.clear()
             self.user_emails.clear()
+            self.extra_channels.clear()
 
     def fail(self, failure: Failure) -> None:
         with self._lock:
@@ -146,14 +148,25 @@ class SlackStandIn:
             files = params.get("files") or []
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
         if method == "conversations.list":
-            channels = [{"id": cid, "name": name.removeprefix("#")} for name, cid in CHANNEL_IDS.items()]
-            return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+            return self._conversations_list(params)
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.group_members.get(str(params.get("usergroup")), [])}
         if method == "users.info":
             user = str(params.get("user"))
             return {"ok": True, "user": {"id": user, "profile": {"email": self.user_emails.get(user, "")}}}
         return {"ok": True}
+
+    def _conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Pages as Slack does: `limit` must be under 1,000 (default 100), `cursor` continues."""
+        limit = int(params.get("limit") or 100)
+        if not 0 < limit < 1000:
+            return {"ok": False, "error": "invalid_limit"}
+        channels = [{"id": cid, "name": name.removeprefix("#")} for name, cid in CHANNEL_IDS.items()]
+        channels += self.extra_channels
+        start = int(params.get("cursor") or 0)
+        following = start + limit if start + limit < len(channels) else None
+        return {"ok": True, "channels": channels[start : start + limit],
+                "response_metadata": {"next_cursor": str(following) if following else ""}}  # fmt: skip
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
