@@ -9,10 +9,10 @@ from typing import Any
 from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.connection import parse_url
+from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -26,6 +26,25 @@ from jobs.exceptions import SettingsError
 from jobs.keys import QUEUE_NAMES, Keys
 from jobs.redaction import Redactor
 from jobs.settings import Settings, get_settings
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection, closed when a read is interrupted (as plain connections are).
+
+    redis-py's own keeps such a connection (`disconnect_on_error=False`): when a warm shutdown
+    interrupts an idle worker's BLPOP, its pending reply is read as the reply to the next command on
+    that connection (RQ's death registration then waits minutes, for the socket timeout).
+    """
+
+    def read_response(
+        self, disable_decoding: bool = False, *, disconnect_on_error: bool | None = True, **kwargs: Any
+    ) -> Any:
+        """The reply; on any error the connection is closed before the error propagates."""
+        return super().read_response(disable_decoding, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
+    """`_SentinelConnection` over TLS."""
 
 
 def redis_client(fail_fast: bool = False) -> Redis:
@@ -50,7 +69,8 @@ def redis_client(fail_fast: bool = False) -> Redis:
     sentinels = settings.sentinel_addresses()
     if not sentinels:
         return Redis.from_url(settings.redis_url, **options, **tls)
-    if settings.redis_url.startswith("rediss://"):
+    tls_scheme = settings.redis_url.startswith("rediss://")
+    if tls_scheme:
         tls["ssl"] = True  # from_url picks TLS by the scheme; sentinel connections must be told
     # The sentinels are only asked where the master is: one try each, the master's retry asks again.
     master = settings.redis_sentinel_master
@@ -67,7 +87,10 @@ def redis_client(fail_fast: bool = False) -> Redis:
     )
     url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
     auth = {name: url[name] for name in ("username", "password", "db") if name in url}
-    client: Redis = sentinel.master_for(master, **options, **auth, **tls)  # type: ignore[no-untyped-call]
+    connection_class = _SentinelSSLConnection if tls_scheme else _SentinelConnection
+    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        master, connection_class=connection_class, **options, **auth, **tls
+    )
     return client
 
 
