@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from rq.scheduler import RQScheduler
 
 from jobs import factory
@@ -87,6 +90,41 @@ def test_sentinel_client_finds_the_master_with_url_password_and_db(setenv: pytes
         redis.stop_all()
 
 
+class Interrupted(Exception):
+    """Raised by a timer signal in the middle of a blocking read (as RQ's warm shutdown does)."""
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise Interrupted
+
+
+def test_an_interrupted_read_does_not_leave_its_reply_to_the_next_command(
+    setenv: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    redis = RedisProcesses(tmp_path / "redis")
+    previous = signal.signal(signal.SIGALRM, _interrupt)
+    try:
+        master = redis.server()
+        sentinel = redis.sentinel(master, quorum=1)
+        wait_until(sentinels_ready(redis, [sentinel], replicas=0), 20, "the sentinel to see the master")
+        setenv.setenv("REDIS_SENTINELS", f"127.0.0.1:{sentinel}")
+        setenv.setenv("REDIS_SENTINEL_MASTER", MASTER_NAME)
+        client = factory.redis_client()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            client.blpop(["an-empty-list"], timeout=5)
+        with redis.client(master) as direct:
+            direct.rpush("an-empty-list", "late")  # the interrupted BLPOP takes it, on the server
+        started = time.monotonic()
+        assert client.get("nothing-here") is None and client.ping() is True
+        assert time.monotonic() - started < 2
+        client.close()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        redis.stop_all()
+
+
 @pytest.mark.skipif(not _tls_supported(), reason="this redis-server was built without TLS")
 def test_rediss_with_ca_bundle_plain_and_through_sentinel(setenv: pytest.MonkeyPatch, tmp_path: Path) -> None:
     tls = TLSFiles(trustme.CA(), tmp_path / "tls")
@@ -111,7 +149,8 @@ def test_rediss_with_ca_bundle_plain_and_through_sentinel(setenv: pytest.MonkeyP
         setenv.setenv("REDIS_SENTINEL_MASTER", MASTER_NAME)
         get_settings.cache_clear()
         through_sentinel = factory.redis_client()
-        assert through_sentinel.connection_pool.connection_class is SentinelManagedSSLConnection
+        connection_class = through_sentinel.connection_pool.connection_class
+        assert issubclass(connection_class, SentinelManagedConnection) and issubclass(connection_class, SSLConnection)
         assert through_sentinel.get("over-tls") == b"plain"
         through_sentinel.close()
     finally:

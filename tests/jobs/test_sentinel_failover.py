@@ -5,6 +5,7 @@ with every step run exactly once.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -121,7 +122,7 @@ def test_rollback_survives_a_master_crash_through_sentinel(
             return record if record.status not in ("queued", "running") else None
 
         final: RunRecord = wait_for(ended, timeout=30, message="the rollback to end")
-        assert final.status == "succeeded", (failover_seconds, final)
+        assert final.status == "succeeded", (f"failover took {failover_seconds:.1f}s", final)
         assert git(repo, "rev-parse", "HEAD") == checkpoint.commit
         assert marker.read_text().split() == ["deploy", "restart"]
         assert [(s.title, s.status) for s in final.steps] == [
@@ -139,6 +140,9 @@ def test_rollback_survives_a_master_crash_through_sentinel(
             assert answer.status_code == 200 and answer.json()["workers"] == 1, answer.text
         finally:
             stop(web)
+        # Warm shutdown is prompt: no connection is left waiting for an interrupted command's reply.
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
     finally:
         if worker is not None:
             stop_worker(worker)
