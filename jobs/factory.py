@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ssl
 from functools import lru_cache
+from typing import Any
 
 from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -19,28 +22,90 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from jobs.context import Context
+from jobs.exceptions import SettingsError
 from jobs.keys import QUEUE_NAMES, Keys
 from jobs.redaction import Redactor
-from jobs.settings import get_settings
+from jobs.settings import Settings, get_settings
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's Sentinel connection, closed when a read is interrupted (as plain connections are).
+
+    redis-py's own keeps such a connection (`disconnect_on_error=False`): when a warm shutdown
+    interrupts an idle worker's BLPOP, its pending reply is read as the reply to the next command on
+    that connection (RQ's death registration then waits minutes, for the socket timeout).
+    """
+
+    def read_response(
+        self, disable_decoding: bool = False, *, disconnect_on_error: bool | None = True, **kwargs: Any
+    ) -> Any:
+        """The reply; on any error the connection is closed before the error propagates."""
+        return super().read_response(disable_decoding, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
+    """`_SentinelConnection` over TLS."""
 
 
 def redis_client(fail_fast: bool = False) -> Redis:
-    """A Redis client for `REDIS_URL`. Workers ride out blips (retries with backoff); the web
+    """A Redis client for `REDIS_URL`, or for the master the `REDIS_SENTINELS` name when set (found
+    again after a failover). Workers ride out blips and failovers (retries with backoff); the web
     process fails fast (`fail_fast`) so a Slack request is always answered within 3 seconds.
+    `rediss://` connections trust `CA_BUNDLE` when it is set.
     """
     settings = get_settings()
     if fail_fast:
         retry, connect_timeout, timeout = Retry(NoBackoff(), retries=0), 0.5, 1.0
     else:
         retry, connect_timeout, timeout = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 10.0
-    return Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=timeout,
-        health_check_interval=30,
-        retry=retry,
-        retry_on_error=[ConnectionError, TimeoutError],
+    options: dict[str, Any] = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": timeout,
+        "health_check_interval": 30,
+        "retry": retry,
+        "retry_on_error": [ConnectionError, TimeoutError],
+    }
+    tls = _tls_options(settings)
+    sentinels = settings.sentinel_addresses()
+    if not sentinels:
+        return Redis.from_url(settings.redis_url, **options, **tls)
+    tls_scheme = settings.redis_url.startswith("rediss://")
+    if tls_scheme:
+        tls["ssl"] = True  # from_url picks TLS by the scheme; sentinel connections must be told
+    # The sentinels are only asked where the master is: one try each, the master's retry asks again.
+    master = settings.redis_sentinel_master
+    if master is None:
+        raise SettingsError("setting REDIS_SENTINEL_MASTER is required when REDIS_SENTINELS is set")
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels,
+        sentinel_kwargs={
+            "socket_connect_timeout": connect_timeout,
+            "socket_timeout": timeout,
+            "retry": Retry(NoBackoff(), retries=0),
+            **tls,
+        },
     )
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    auth = {name: url[name] for name in ("username", "password", "db") if name in url}
+    connection_class = _SentinelSSLConnection if tls_scheme else _SentinelConnection
+    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        master, connection_class=connection_class, **options, **auth, **tls
+    )
+    return client
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """TLS options for a `rediss://` `REDIS_URL` (`CA_BUNDLE` as the trusted CA, the URL's `ssl_*`
+    parameters); none otherwise. With sentinels, the sentinels are reached over TLS as well.
+    """
+    if not settings.redis_url.startswith("rediss://"):
+        return {}
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    options: dict[str, Any] = {}
+    if settings.ca_bundle is not None:
+        options["ssl_ca_certs"] = str(settings.ca_bundle)
+    options.update({name: value for name, value in url.items() if name.startswith("ssl_")})
+    return options
 
 
 @lru_cache

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.durations import parse_duration
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     alert_channel: str | None = None
     redis_url: str = "redis://localhost:6379/0"
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str | None = Field(default=None, validate_default=True)
     rollbot_namespace: str = "rollbot"
     runbook: Path = Path("runbooks/ssot-tool-dispatcher.yaml")
     pagerduty_routing_key: SecretStr | None = None
@@ -105,6 +108,23 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        addresses = [_sentinel_address(item.strip()) for item in value.split(",") if item.strip()]
+        if not addresses:
+            raise ValueError("must be host:port[,host:port…]")
+        return ",".join(f"{host}:{port}" for host, port in addresses)
+
+    @field_validator("redis_sentinel_master")
+    @classmethod
+    def _sentinel_master(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("redis_sentinels"):
+            raise PydanticCustomError("required_with", "is required when REDIS_SENTINELS is set")
+        return value
+
     @field_validator("rollbot_namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
@@ -123,6 +143,12 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"file {value} does not exist")
         return value
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """`REDIS_SENTINELS` as (host, port) pairs; empty when rollbot talks to `REDIS_URL` directly."""
+        if not self.redis_sentinels:
+            return []
+        return [_sentinel_address(item) for item in self.redis_sentinels.split(",")]
 
     def secret_values(self) -> list[str]:
         """Every configured token and secret, for redaction of step output and logs."""
@@ -165,6 +191,15 @@ def url_passwords(url: str) -> list[str]:
     return list(dict.fromkeys([*raw, *(unquote(p) for p in raw)]))
 
 
+def _sentinel_address(item: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) as a pair; ValueError when it is not one."""
+    host, _, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{item!r} is not host:port")
+    return host, int(port)
+
+
 # Names of rollbot's own settings: they are not passed on to the programs steps run.
 SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 PRIVATE_ENV_PREFIXES = ("SLACK_", "PAGERDUTY_", "ROLLBOT_", "RQ_")
@@ -173,6 +208,8 @@ PRIVATE_ENV_PREFIXES = ("SLACK_", "PAGERDUTY_", "ROLLBOT_", "RQ_")
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    if first["type"] == "required_with":
+        return f"setting {name} {first['msg']}"
     return f"setting {name} is malformed: {first['msg'].removeprefix('Value error, ')}"
 
 
