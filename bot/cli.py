@@ -46,7 +46,7 @@ def _start(process: Process, log_level: str | None = None) -> Settings:
     try:
         get_redis().ping()
     except RedisError as error:
-        raise SettingsError(f"Redis at REDIS_URL={settings.masked_redis_url()} does not answer: {error}") from error
+        raise SettingsError(f"Redis at {settings.redis_location()} does not answer: {error}") from error
     write_back_journal(f"rollbot {process}")
     return settings
 

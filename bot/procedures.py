@@ -72,7 +72,7 @@ def run_procedure(kind: Kind, phase: str | None, level: str | None, service: str
     click.echo(render_plan(plan))
     if not online:
         click.echo(
-            f"Redis at REDIS_URL={settings.masked_redis_url()} does not answer: this {kind} runs without it "
+            f"Redis at {settings.redis_location()} does not answer: this {kind} runs without it "
             f"(checkpoint from git, this host's lock; its record goes to the journal in "
             f"{journal.journal_dir(settings.rollbot_state_dir, ctx.keys.namespace)} and back to Redis once it answers)."
         )

@@ -165,6 +165,12 @@ class Settings(BaseSettings):
             values += [v.strip() for v in self.pagerduty_webhook_secret.get_secret_value().split(",")]
         return [v for v in values if v]
 
+    def redis_location(self) -> str:
+        """Where Redis is looked for, for messages: the sentinels and master name, else `REDIS_URL` (masked)."""
+        if self.redis_sentinels:
+            return f"REDIS_SENTINELS={self.redis_sentinels} (master {self.redis_sentinel_master})"
+        return f"REDIS_URL={self.masked_redis_url()}"
+
     def masked_redis_url(self) -> str:
         """`REDIS_URL` with its credentials (`user:password@`, `?password=`) shown as `***`."""
         return Redactor(url_passwords(self.redis_url))(self.redis_url)
