@@ -39,12 +39,12 @@ from rq.job import Job
 from bench.common import Row, print_rows
 from bench.detect import _clean, _env
 from jobs.context import Context
-from jobs.ids import ActionId
-from jobs.keys import QUEUE_NAMES, Keys
-from jobs.redaction import Redactor
-from jobs.redis_values import text
-from jobs.runs import RunRecord
-from jobs.settings import Settings
+from jobs.core.ids import ActionId
+from jobs.core.keys import QUEUE_NAMES, Keys
+from jobs.core.redaction import Redactor
+from jobs.core.redis_values import text
+from jobs.core.settings import Settings
+from jobs.records.runs import RunRecord
 from tests.bot.test_slack_rollback import slash
 from tests.conftest import (
     DEFAULT_ACCESS,
@@ -158,7 +158,7 @@ def _click(ctx: Context, web: str, slack: SlackStandIn, http: httpx.Client, repo
 def _noop(queue: Queue, redis: Redis, job_id: str) -> float:
     """Seconds from enqueueing a no-op job to a bare RQ worker starting it."""
     enqueued = datetime.now(UTC)
-    queue.enqueue("jobs.durations.parse_duration", "1s", job_id=job_id, result_ttl=60)
+    queue.enqueue("jobs.core.durations.parse_duration", "1s", job_id=job_id, result_ttl=60)
     wait_for(lambda: Job.fetch(job_id, connection=redis).get_status() == "finished", 30, "the no-op job to end")
     started_at = Job.fetch(job_id, connection=redis).started_at
     assert started_at is not None

@@ -29,10 +29,10 @@ from rq.job import Job
 
 from bench.common import Row, print_rows
 from jobs.context import Context
-from jobs.keys import Keys
-from jobs.redaction import Redactor
-from jobs.redis_values import text
-from jobs.settings import Settings
+from jobs.core.keys import Keys
+from jobs.core.redaction import Redactor
+from jobs.core.redis_values import text
+from jobs.core.settings import Settings
 from tests.conftest import (
     PD_API_TOKEN,
     PD_FROM,

@@ -20,17 +20,17 @@ from redis import Redis
 
 from bench.common import Row, print_rows
 from jobs.context import Context
-from jobs.enqueue import create_run
-from jobs.executor import Executor, new_step_records
-from jobs.keys import Keys
-from jobs.plan import Plan, select
-from jobs.process import output_file
-from jobs.redaction import Redactor
+from jobs.core.keys import Keys
+from jobs.core.redaction import Redactor
+from jobs.core.settings import Settings
+from jobs.host.process import output_file
+from jobs.records.runs import utcnow
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
-from jobs.runner import execute_run
-from jobs.runs import utcnow
-from jobs.settings import Settings
+from jobs.runs.enqueue import create_run
+from jobs.runs.executor import Executor, new_step_records
+from jobs.runs.plan import Plan, select
+from jobs.runs.runner import execute_run
 
 STEPS = 50
 REPEAT = 9

@@ -46,10 +46,10 @@ from bench.common import Row, print_rows
 from bench.detect import _env
 from bot.server import gunicorn_options
 from jobs.context import Context
-from jobs.ids import ActionId
-from jobs.keys import Keys
-from jobs.redaction import Redactor
-from jobs.settings import Settings
+from jobs.core.ids import ActionId
+from jobs.core.keys import Keys
+from jobs.core.redaction import Redactor
+from jobs.core.settings import Settings
 from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, free_port, make_repo, stop_worker, wait_for, write_runbook
 from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
@@ -216,7 +216,7 @@ def _bare_worker(redis: Redis, namespace: str) -> Size:
                      queue.name], {})  # fmt: skip
     try:
         for n in range(NOOPS):
-            job = queue.enqueue("jobs.durations.parse_duration", "1s", job_id=f"{namespace}-{n}", result_ttl=60)
+            job = queue.enqueue("jobs.core.durations.parse_duration", "1s", job_id=f"{namespace}-{n}", result_ttl=60)
             wait_for(partial(_finished, job), 30, "the no-op job to end")
         wait_for(lambda: _size(worker.pid).processes == 2, 30, "the worker and its scheduler")
         time.sleep(SETTLE)

@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot.server import build_wsgi_app, serve
 from bot.web import WSGIApp
-from jobs.settings import get_settings
+from jobs.core.settings import get_settings
 
 
 def bare_bolt_app() -> WSGIApp:

@@ -51,12 +51,12 @@ from redis import Redis
 from bench.click_latency import clean
 from bench.common import Row, print_rows
 from bench.detect import _env
-from jobs.alert_response import CARD_UPDATE_SECONDS
+from jobs.alerts.response import CARD_UPDATE_SECONDS
 from jobs.context import Context
-from jobs.keys import Keys
-from jobs.redaction import Redactor
-from jobs.redis_values import optional_text
-from jobs.settings import Settings
+from jobs.core.keys import Keys
+from jobs.core.redaction import Redactor
+from jobs.core.redis_values import optional_text
+from jobs.core.settings import Settings
 from tests.bot.test_alert_intake import AUTO_RULE, MANUAL_LINE, alert_cards, message, with_checkpoint
 from tests.conftest import (
     ONCALL,

@@ -9,8 +9,8 @@ from slack_bolt import App
 
 from bot import actions, commands, errors, events
 from bot.identity import BotIdentity
+from jobs.core.settings import Settings, get_settings
 from jobs.factory import slack_client
-from jobs.settings import Settings, get_settings
 
 LISTENER_THREADS = 32  # Bolt's default of 5 would queue acks behind slow listeners under load
 

@@ -13,19 +13,19 @@ from redis.exceptions import RedisError
 
 from bot import terminal
 from bot.procedures import redis_answers, run_procedure, write_back_journal
-from jobs import audit, journal
-from jobs.durations import parse_duration
-from jobs.enqueue import cli_actor
-from jobs.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
+from jobs.core.durations import parse_duration
+from jobs.core.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
+from jobs.core.keys import QUEUE_NAMES
+from jobs.core.redaction import Redactor, configure_logging
+from jobs.core.settings import Process, Settings, get_settings
 from jobs.factory import get_context, get_redis
-from jobs.keys import QUEUE_NAMES
-from jobs.lifecycle import cancel_run, sweep_interrupted
-from jobs.redaction import Redactor, configure_logging
-from jobs.report import build_report
+from jobs.records import audit, journal
+from jobs.report.report import build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
-from jobs.settings import Process, Settings, get_settings
+from jobs.runs.enqueue import cli_actor
+from jobs.runs.lifecycle import cancel_run, sweep_interrupted
 from jobs.worker import run_worker
 
 logger = logging.getLogger(__name__)

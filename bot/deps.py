@@ -7,13 +7,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from jobs import access
-from jobs.access import Action, GroupMembers
 from jobs.context import Context
 from jobs.factory import get_web_context
-from jobs.plan import Kind, Plan, select, with_checkpoint
+from jobs.guardrails import access
+from jobs.guardrails.access import Action, GroupMembers
 from jobs.runbook.catalog import Catalog, load_catalog
 from jobs.runbook.model import Runbook
+from jobs.runs.plan import Kind, Plan, select, with_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse, Respond
 
-from jobs.exceptions import RollbotError
+from jobs.core.exceptions import RollbotError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from jobs.exceptions import RollbotError
+from jobs.core.exceptions import RollbotError
 
 MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yaml"
 PLACEHOLDER = "https://rollbot.example.com"

@@ -17,7 +17,7 @@ from rq import Retry
 
 from jobs.context import Context
 from jobs.factory import get_queue
-from jobs.pagerduty_inbound import HANDLED_EVENTS
+from jobs.pagerduty.inbound import HANDLED_EVENTS
 
 logger = logging.getLogger(__name__)
 

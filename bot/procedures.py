@@ -11,20 +11,20 @@ import click
 from redis.exceptions import RedisError
 
 from bot import terminal
-from jobs import journal
 from jobs.context import Context
-from jobs.enqueue import cli_actor, create_run, enqueue_run
-from jobs.escalation import RunEscalation
-from jobs.exceptions import SettingsError
+from jobs.core.exceptions import SettingsError
+from jobs.core.redaction import Redactor, configure_logging
+from jobs.core.settings import get_settings
 from jobs.factory import get_context, redis_client
-from jobs.lifecycle import follow_up
-from jobs.plan import Kind, Plan, manual_checklist_items, render_plan, select, with_checkpoint
-from jobs.redaction import Redactor, configure_logging
+from jobs.pagerduty.escalation import RunEscalation
+from jobs.records import journal
+from jobs.records.runs import RunRecord, new_record
 from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
-from jobs.runner import execute_run, execute_without_redis
-from jobs.runs import RunRecord, new_record
-from jobs.settings import get_settings
+from jobs.runs.enqueue import cli_actor, create_run, enqueue_run
+from jobs.runs.lifecycle import follow_up
+from jobs.runs.plan import Kind, Plan, manual_checklist_items, render_plan, select, with_checkpoint
+from jobs.runs.runner import execute_run, execute_without_redis
 from jobs.tasks import ESCALATION_WAIT_SECONDS
 
 

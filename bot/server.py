@@ -12,8 +12,8 @@ from gunicorn.glogging import Logger
 
 from bot.app import create_app
 from bot.web import WSGIApp, create_wsgi_app
-from jobs.redaction import Redactor, redact_handlers
-from jobs.settings import get_settings
+from jobs.core.redaction import Redactor, redact_handlers
+from jobs.core.settings import get_settings
 
 THREADS_PER_WORKER = 16
 

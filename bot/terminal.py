@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from jobs import alert_rules
-from jobs.blocks import ICONS, RESULT_WORDS
-from jobs.durations import format_duration
+from jobs.alerts import rules as alert_rules
+from jobs.core.durations import format_duration
+from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.model import Runbook
-from jobs.runs import RunRecord, StepRecord
+from jobs.slack.blocks import ICONS, RESULT_WORDS
 
 
 def runbook_summary(path: Path, runbook: Runbook) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import redis
 import trustme
 
-from jobs.redis_values import text
+from jobs.core.redis_values import text
 from tests.conftest import GIT_ID, free_port, start_web, start_worker, stop, stop_worker
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET, command_body, signed_post

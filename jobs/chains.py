@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from jobs.context import Context
+from jobs.core.redis_values import optional_text
 from jobs.factory import get_queue
-from jobs.redis_values import optional_text
 
 STALE_CHAIN_INTERVALS = 3  # a chain whose next job is this many intervals late is restarted
 STALE_CHAIN_MIN_SECONDS = 30.0

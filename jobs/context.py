@@ -9,15 +9,15 @@ from typing import Any
 
 from redis import Redis
 
-from jobs import audit
-from jobs.alerts import AlertStore
-from jobs.checkpoint_refs import RecordedCheckpoints
-from jobs.checkpoints import CheckpointStore
-from jobs.incidents import IncidentStore
-from jobs.keys import Keys
-from jobs.redaction import Redactor
-from jobs.runs import RunStore, utcnow
-from jobs.settings import Settings
+from jobs.core.keys import Keys
+from jobs.core.redaction import Redactor
+from jobs.core.settings import Settings
+from jobs.host.checkpoint_refs import RecordedCheckpoints
+from jobs.records import audit
+from jobs.records.alerts import AlertStore
+from jobs.records.checkpoints import CheckpointStore
+from jobs.records.incidents import IncidentStore
+from jobs.records.runs import RunStore, utcnow
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from jobs.context import Context
-from jobs.exceptions import SettingsError
-from jobs.keys import QUEUE_NAMES, Keys
-from jobs.redaction import Redactor
-from jobs.settings import Settings, get_settings
+from jobs.core.exceptions import SettingsError
+from jobs.core.keys import QUEUE_NAMES, Keys
+from jobs.core.redaction import Redactor
+from jobs.core.settings import Settings, get_settings
 
 
 class _SentinelConnection(SentinelManagedConnection):

@@ -11,27 +11,24 @@ from typing import Any
 import pagerduty
 from rq import get_current_job
 
-from jobs import (
-    access,
-    alert_channel,
-    alert_intake,
-    alert_response,
-    alert_rules,
-    approvals,
-    chains,
-    escalation,
-    monitor,
-    report,
-)
-from jobs.escalation import RunEscalation
-from jobs.exceptions import RollbotError, RunbookError, UnknownTargetError
+from jobs import chains
+from jobs.alerts import intake as alert_intake
+from jobs.alerts import monitor
+from jobs.alerts import response as alert_response
+from jobs.alerts import rules as alert_rules
+from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.factory import get_context, get_slack_client
-from jobs.notifier import DeliveryFailed, RunMessage, RunNotifier
-from jobs.pagerduty import deliver
-from jobs.pagerduty_inbound import change_status, handle_webhook, thread_note
+from jobs.guardrails import access, approvals
+from jobs.pagerduty import escalation
+from jobs.pagerduty.escalation import RunEscalation
+from jobs.pagerduty.events import deliver
+from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
+from jobs.report import report
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
-from jobs.runner import execute_queued_run
+from jobs.runs.runner import execute_queued_run
+from jobs.slack import channel as alert_channel
+from jobs.slack.notifier import DeliveryFailed, RunMessage, RunNotifier
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +284,6 @@ def redeliver_slack(chain_name: str, generation: str) -> str:
     """The redelivery chain: queue the Slack deliveries whose retries ran out again once Slack
     answers (see `jobs.deliveries`), then the next link.
     """
-    from jobs import deliveries  # noqa: PLC0415 - this section is appended; the module imports stay as they are
+    from jobs.slack import deliveries  # noqa: PLC0415 - this section is appended; the module imports stay as they are
 
     return deliveries.run_chain(get_context(), get_slack_client(), chain_name, generation)

@@ -13,15 +13,15 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
-from jobs.access import ensure_group_refresh
+from jobs.alerts.monitor import ensure_monitors
 from jobs.context import Context
-from jobs.exceptions import RunbookError
+from jobs.core.exceptions import RunbookError
+from jobs.core.keys import QUEUE_NAMES
 from jobs.factory import get_context, get_queue
-from jobs.keys import QUEUE_NAMES
-from jobs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
-from jobs.monitor import ensure_monitors
-from jobs.process import kill_orphaned_group, step_groups_of
+from jobs.guardrails.access import ensure_group_refresh
+from jobs.host.process import kill_orphaned_group, step_groups_of
 from jobs.runbook.catalog import catalog
+from jobs.runs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from redis import Redis
 
 from jobs import factory
 from jobs.context import Context
-from jobs.redis_values import text
-from jobs.settings import get_settings
+from jobs.core.redis_values import text
+from jobs.core.settings import get_settings
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET

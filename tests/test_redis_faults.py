@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from jobs import audit
-from jobs.checkpoint_refs import ref_name
 from jobs.context import Context
-from jobs.exceptions import RollbotError
-from jobs.keys import Keys
-from jobs.runs import RunStore
+from jobs.core.exceptions import RollbotError
+from jobs.core.keys import Keys
+from jobs.host.checkpoint_refs import ref_name
+from jobs.records import audit
+from jobs.records.runs import RunStore
 from tests.conftest import commit, free_port, git, start_worker, stop_worker, wait_for, write_runbook
 from tests.standins.slack import SlackStandIn
 from tests.support.cli import rollbot, start_rollbot

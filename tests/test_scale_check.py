@@ -29,8 +29,8 @@ import pytest
 
 from jobs import factory
 from jobs.context import Context
-from jobs.ids import ActionId
-from jobs.runs import RunRecord
+from jobs.core.ids import ActionId
+from jobs.records.runs import RunRecord
 from tests.conftest import (
     ONCALL,
     ROLLBOT,

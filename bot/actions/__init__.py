@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.actions import alert_buttons, approval_buttons, checklist, incident_buttons, run_buttons
-from jobs.ids import ActionId
+from jobs.core.ids import ActionId
 
 
 def register(app: App) -> None:

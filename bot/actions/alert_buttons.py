@@ -13,12 +13,13 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs import alert_response, blocks
-from jobs.access import Action
-from jobs.alerts import Alert
-from jobs.exceptions import RollbotError
-from jobs.notifier import alert_channel
+from jobs.alerts import response as alert_response
+from jobs.core.exceptions import RollbotError
+from jobs.guardrails.access import Action
+from jobs.records.alerts import Alert
 from jobs.runbook.model import Runbook
+from jobs.slack import blocks
+from jobs.slack.notifier import alert_channel
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,12 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs import approvals, blocks
-from jobs.access import AccessDenied
-from jobs.alert_channel import shared_alert_channel
-from jobs.approvals_model import ApprovalStore
-from jobs.exceptions import RollbotError
+from jobs.core.exceptions import RollbotError
+from jobs.guardrails import approvals
+from jobs.guardrails.access import AccessDenied
+from jobs.records.approvals import ApprovalStore
+from jobs.slack import blocks
+from jobs.slack.channel import shared_alert_channel
 
 logger = logging.getLogger(__name__)
 

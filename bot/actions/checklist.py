@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.exceptions import RollbotError
-from jobs.notifier import enqueue_delivery
+from jobs.core.exceptions import RollbotError
+from jobs.slack.notifier import enqueue_delivery
 
 
 def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -13,7 +13,7 @@ from rq import Retry
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.exceptions import RollbotError
+from jobs.core.exceptions import RollbotError
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)

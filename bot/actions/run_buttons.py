@@ -10,15 +10,15 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs import blocks
-from jobs.access import AccessDenied
-from jobs.approvals import request_approval
-from jobs.enqueue import Origin, enqueue_once
-from jobs.exceptions import RollbotError
-from jobs.lifecycle import cancel_run
-from jobs.notifier import alert_channel, next_level
-from jobs.plan import Kind, Plan, select
-from jobs.runs import RunRecord
+from jobs.core.exceptions import RollbotError
+from jobs.guardrails.access import AccessDenied
+from jobs.guardrails.approvals import request_approval
+from jobs.records.runs import RunRecord
+from jobs.runs.enqueue import Origin, enqueue_once
+from jobs.runs.lifecycle import cancel_run
+from jobs.runs.plan import Kind, Plan, select
+from jobs.slack import blocks
+from jobs.slack.notifier import alert_channel, next_level
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from jobs.blocks import help_text
-from jobs.exceptions import RollbotError
+from jobs.core.exceptions import RollbotError
 from jobs.runbook.catalog import Catalog
+from jobs.slack.blocks import help_text
 
 MAX_TEXT = 200  # no valid command is longer
 _WORD = re.compile(r"^[A-Za-z0-9_.:-]+$")

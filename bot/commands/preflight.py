@@ -10,11 +10,11 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import parse_phase_only
-from jobs import blocks
-from jobs.access import AccessDenied, check_channel
-from jobs.enqueue import enqueue_run
-from jobs.exceptions import RollbotError
-from jobs.plan import Kind, select
+from jobs.core.exceptions import RollbotError
+from jobs.guardrails.access import AccessDenied, check_channel
+from jobs.runs.enqueue import enqueue_run
+from jobs.runs.plan import Kind, select
+from jobs.slack import blocks
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
-from jobs import blocks
-from jobs.access import AccessDenied, check_channel, check_channel_any
-from jobs.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
-from jobs.lifecycle import cancel_run
-from jobs.plan import Plan, select
+from jobs.core.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
+from jobs.guardrails.access import AccessDenied, check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
+from jobs.runs.lifecycle import cancel_run
+from jobs.runs.plan import Plan, select
+from jobs.slack import blocks
 
 logger = logging.getLogger(__name__)
 

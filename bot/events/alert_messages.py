@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 from slack_bolt import BoltContext
 
 from bot import deps
-from jobs.alert_intake import accept
-from jobs.exceptions import RunbookError
+from jobs.alerts.intake import accept
+from jobs.core.exceptions import RunbookError
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.context import Context
-from jobs.exceptions import RunbookError, UnknownTargetError
+from jobs.core.exceptions import RunbookError, UnknownTargetError
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from jobs.exceptions import RunbookError
+from jobs.core.exceptions import RunbookError
 from jobs.runbook.model import (
     STEP_KINDS,
     ChecklistItem,

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from jobs.durations import parse_duration
+from jobs.core.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]

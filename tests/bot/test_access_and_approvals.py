@@ -9,16 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from jobs import audit
-from jobs.approvals import expire, reject, request_approval
-from jobs.approvals_model import ApprovalStore
 from jobs.context import Context
-from jobs.enqueue import create_run
+from jobs.core.ids import ActionId
 from jobs.factory import get_queue
-from jobs.ids import ActionId
-from jobs.plan import select, with_checkpoint
+from jobs.guardrails.approvals import expire, reject, request_approval
+from jobs.records import audit
+from jobs.records.approvals import ApprovalStore
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
+from jobs.runs.enqueue import create_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.runs.runner import execute_run
 from tests.bot.test_slack_rollback import click, slash
 from tests.conftest import (
     LEAD,

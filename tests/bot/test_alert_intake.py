@@ -11,16 +11,16 @@ from typing import Any
 
 import httpx
 
-from jobs import monitor
-from jobs.alert_intake import RECURRENCE_GRACE_SECONDS
-from jobs.alert_response import CARD_UPDATE_SECONDS, resolve_alert
+from jobs.alerts import monitor
+from jobs.alerts.intake import RECURRENCE_GRACE_SECONDS
+from jobs.alerts.response import CARD_UPDATE_SECONDS, resolve_alert
 from jobs.context import Context
-from jobs.enqueue import create_run
+from jobs.core.redis_values import text
 from jobs.factory import get_queue
-from jobs.plan import select
-from jobs.redis_values import text
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
+from jobs.runs.enqueue import create_run
+from jobs.runs.plan import select
+from jobs.runs.runner import execute_run
 from tests.conftest import (
     LEAD,
     ONCALL,

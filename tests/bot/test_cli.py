@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from jobs import audit
 from jobs.context import Context
+from jobs.records import audit
 from tests.conftest import ROLLBOT, commit, git, write_runbook
 from tests.jobs.runbook.test_catalog import folder_of
 

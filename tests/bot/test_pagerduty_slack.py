@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from jobs.context import Context
-from jobs.ids import ActionId
+from jobs.core.ids import ActionId
 from tests.bot.test_slack_rollback import click
 from tests.conftest import LEAD, PD_FROM, PD_WEBHOOK_SECRETS, STRANGER, run_worker
 from tests.jobs.test_escalation import cards, phase3, rollback

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobs.checkpoints import Checkpoint
 from jobs.context import Context
-from jobs.enqueue import create_run, enqueue_run
-from jobs.ids import ActionId
-from jobs.plan import select, with_checkpoint
+from jobs.core.ids import ActionId
+from jobs.records.checkpoints import Checkpoint
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import create_run, enqueue_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.runs.runner import execute_run
 from tests.bot.test_alert_intake import MANUAL_LINE, SUGGESTING_HEALTH, alert_cards, message, post_event, replies
 from tests.bot.test_slack_rollback import click, final_state
 from tests.conftest import LEAD, ONCALL, commit, git, run_worker, wait_for, write_runbook

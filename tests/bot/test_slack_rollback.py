@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 
 from jobs.context import Context
-from jobs.enqueue import create_run
+from jobs.core.ids import ActionId
 from jobs.factory import get_queue
-from jobs.ids import ActionId
-from jobs.plan import select
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
+from jobs.runs.enqueue import create_run
+from jobs.runs.plan import select
+from jobs.runs.runner import execute_run
 from tests.conftest import LEAD, ONCALL, STRANGER, commit, git, run_worker, write_runbook
 from tests.jobs.test_rollback_git import preflight
 from tests.standins.signed import action_body, button_value, command_body, has_button, signed_post

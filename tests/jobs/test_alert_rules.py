@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from jobs.alert_rules import BUILTIN_RULE_NAME, match_message
-from jobs.exceptions import RunbookError
-from jobs.monitor import classify
+from jobs.alerts.monitor import classify
+from jobs.alerts.rules import BUILTIN_RULE_NAME, match_message
+from jobs.core.exceptions import RunbookError
 from jobs.runbook.loader import load_runbook, parse_runbook
 from jobs.runbook.model import Threshold
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from jobs import audit
 from jobs.context import Context
-from jobs.redis_values import text
+from jobs.core.redis_values import text
+from jobs.records import audit
 
 
 def add_at(ctx: Context, when: datetime, action: str, run_id: str = "") -> str:

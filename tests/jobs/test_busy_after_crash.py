@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import RunInProgressError, create_run, enqueue_run
-from jobs.lifecycle import STRANDED_AFTER_SECONDS
-from jobs.locks import holder
-from jobs.plan import select
+from jobs.records.locks import holder
+from jobs.runs.enqueue import RunInProgressError, create_run, enqueue_run
+from jobs.runs.lifecycle import STRANDED_AFTER_SECONDS
+from jobs.runs.plan import select
 from tests.conftest import pid_alive, start_worker, stop_worker, wait_for
 from tests.jobs.test_locking_and_cancel import hanging_step, rollback_plan, running_step
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from rq.registry import ScheduledJobRegistry
 
 from jobs.context import Context
-from jobs.enqueue import Origin, create_run, enqueue_run
-from jobs.escalation import stakeholders_notified
 from jobs.factory import get_queue
-from jobs.pagerduty import reminder_job_id
-from jobs.plan import select, with_checkpoint
+from jobs.pagerduty.escalation import stakeholders_notified
+from jobs.pagerduty.events import reminder_job_id
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import Origin, create_run, enqueue_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.runs.runner import execute_run
 from jobs.tasks import remind_stakeholders
 from tests.conftest import ONCALL, run_worker, write_runbook
 from tests.standins.pagerduty import PagerDutyStandIn

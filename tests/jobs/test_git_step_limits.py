@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import create_run, enqueue_job
-from jobs.lifecycle import cancel_run
-from jobs.locks import holder
-from jobs.plan import select, with_checkpoint
+from jobs.records.locks import holder
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Runbook
-from jobs.runner import execute_run
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import create_run, enqueue_job
+from jobs.runs.lifecycle import cancel_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.runs.runner import execute_run
 from tests.conftest import git, pid_alive, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_rollback_git import preflight
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import RunInProgressError, create_run, enqueue_job, enqueue_run
-from jobs.lifecycle import cancel_run, sweep_interrupted
-from jobs.locks import holder
-from jobs.plan import Plan, select, with_checkpoint
+from jobs.records.locks import holder
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import RunInProgressError, create_run, enqueue_job, enqueue_run
+from jobs.runs.lifecycle import cancel_run, sweep_interrupted
+from jobs.runs.plan import Plan, select, with_checkpoint
 from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_rollback_git import preflight
 from tests.jobs.test_time_limits import SPAWNER

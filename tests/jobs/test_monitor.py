@@ -8,15 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import audit, monitor
-from jobs.alerts import Alert
+from jobs.alerts import monitor
+from jobs.alerts.monitor import MonitorState
 from jobs.context import Context
-from jobs.enqueue import create_run
-from jobs.monitor import MonitorState
-from jobs.plan import select
+from jobs.records import audit
+from jobs.records.alerts import Alert
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import create_run
+from jobs.runs.plan import select
+from jobs.runs.runner import execute_run
 from tests.conftest import commit, git, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn

@@ -8,12 +8,12 @@ from pathlib import Path
 from rq.registry import ScheduledJobRegistry
 
 from jobs.context import Context
-from jobs.enqueue import enqueue_run
+from jobs.core.redis_values import text
 from jobs.factory import get_queue, get_slack_client
-from jobs.notifier import RunMessage
-from jobs.plan import select, with_checkpoint
-from jobs.redis_values import text
 from jobs.runbook.loader import load_runbook
+from jobs.runs.enqueue import enqueue_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.slack.notifier import RunMessage
 from tests.bot.test_slack_rollback import channel_posts, final_state, ready_repo
 from tests.conftest import git, run_worker
 from tests.jobs.test_locking_and_cancel import rollback_plan

@@ -9,15 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jobs.alert_channel import learn
 from jobs.context import Context
-from jobs.escalation import page_incident
+from jobs.core.redis_values import text
 from jobs.factory import get_slack_client
-from jobs.incidents import Incident
-from jobs.pagerduty import PagerDutyEvent, deliver, dispatch, new_event
-from jobs.pagerduty_inbound import change_status, handle_webhook
-from jobs.redis_values import text
+from jobs.pagerduty.escalation import page_incident
+from jobs.pagerduty.events import PagerDutyEvent, deliver, dispatch, new_event
+from jobs.pagerduty.inbound import change_status, handle_webhook
+from jobs.records.incidents import Incident
 from jobs.runbook.loader import load_runbook
+from jobs.slack.channel import learn
 from jobs.tasks import deliver_pagerduty_event
 from tests.conftest import LEAD, write_runbook
 from tests.standins.pagerduty import PagerDutyStandIn

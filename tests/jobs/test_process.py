@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.process import KEEP_OUTPUT_BYTES, MAX_OUTPUT_BYTES, cap_output, output_file
+from jobs.host.process import KEEP_OUTPUT_BYTES, MAX_OUTPUT_BYTES, cap_output, output_file
 
 
 def test_output_file_is_cut_back_to_its_last_part() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import enqueue_run
-from jobs.redaction import LOG_FORMAT, RedactingFormatter, Redactor
+from jobs.core.redaction import LOG_FORMAT, RedactingFormatter, Redactor
+from jobs.runs.enqueue import enqueue_run
 from tests.conftest import TEST_BOT_TOKEN, run_worker
 from tests.jobs.test_locking_and_cancel import rollback_plan
 

@@ -16,8 +16,8 @@ from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from rq.scheduler import RQScheduler
 
 from jobs import factory
-from jobs.exceptions import SettingsError
-from jobs.settings import Settings, get_settings
+from jobs.core.exceptions import SettingsError
+from jobs.core.settings import Settings, get_settings
 from tests.standins.redis_servers import MASTER_NAME, RedisProcesses, TLSFiles, sentinels_ready, wait_until
 
 

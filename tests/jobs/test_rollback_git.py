@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
-from jobs.enqueue import create_run, enqueue_job, enqueue_run
-from jobs.exceptions import NoCheckpointError
-from jobs.plan import select, with_checkpoint
+from jobs.core.exceptions import NoCheckpointError
 from jobs.runbook.loader import load_runbook
-from jobs.runner import execute_run
+from jobs.runs.enqueue import create_run, enqueue_job, enqueue_run
+from jobs.runs.plan import select, with_checkpoint
+from jobs.runs.runner import execute_run
 from tests.conftest import commit, git, run_worker, write_runbook
 
 

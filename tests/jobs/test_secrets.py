@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs import audit
 from jobs.context import Context
-from jobs.enqueue import enqueue_run
-from jobs.redaction import LOG_FORMAT, RedactingFormatter, Redactor
-from jobs.settings import Settings
+from jobs.core.redaction import LOG_FORMAT, RedactingFormatter, Redactor
+from jobs.core.settings import Settings
+from jobs.records import audit
+from jobs.runs.enqueue import enqueue_run
 from tests.bot.test_cli import rollbot
 from tests.bot.test_slack_rollback import slash
 from tests.conftest import PD_ROUTING_KEY, TEST_BOT_TOKEN, free_port, run_worker, write_runbook

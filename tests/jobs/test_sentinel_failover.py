@@ -18,8 +18,8 @@ from rq.utils import utcparse
 
 from jobs import factory
 from jobs.context import Context
-from jobs.redis_values import text
-from jobs.runs import RunRecord
+from jobs.core.redis_values import text
+from jobs.records.runs import RunRecord
 from tests.bot.test_cli import rollbot
 from tests.conftest import (
     _clear_caches,

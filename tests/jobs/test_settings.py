@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.durations import format_duration, parse_duration
-from jobs.exceptions import SettingsError
-from jobs.settings import Settings, get_settings
+from jobs.core.durations import format_duration, parse_duration
+from jobs.core.exceptions import SettingsError
+from jobs.core.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DESIGN_SETTINGS = {

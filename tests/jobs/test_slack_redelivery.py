@@ -14,13 +14,15 @@ import pytest
 from rq import Retry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from jobs import alert_response, audit, deliveries, notifier
-from jobs.alerts import Alert
+from jobs.alerts import response as alert_response
 from jobs.context import Context
-from jobs.enqueue import create_run
 from jobs.factory import get_queue, get_slack_client
-from jobs.notifier import RunMessage, enqueue_delivery
-from jobs.runs import utcnow
+from jobs.records import audit
+from jobs.records.alerts import Alert
+from jobs.records.runs import utcnow
+from jobs.runs.enqueue import create_run
+from jobs.slack import deliveries, notifier
+from jobs.slack.notifier import RunMessage, enqueue_delivery
 from tests.bot.test_slack_rollback import channel_posts
 from tests.conftest import run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_locking_and_cancel import rollback_plan

@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 from jobs.context import Context
-from jobs.enqueue import create_run, enqueue_job
-from jobs.locks import holder
-from jobs.plan import select, with_checkpoint
+from jobs.records.locks import holder
+from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runs import RunRecord
+from jobs.runs.enqueue import create_run, enqueue_job
+from jobs.runs.plan import select, with_checkpoint
 from tests.conftest import pid_alive, run_worker, wait_for, write_runbook
 from tests.jobs.test_rollback_git import preflight
 

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 from jobs.context import Context
-from jobs.enqueue import enqueue_run
 from jobs.factory import get_queue
-from jobs.plan import select
 from jobs.runbook.loader import load_runbook
+from jobs.runs.enqueue import enqueue_run
+from jobs.runs.plan import select
 from tests.conftest import CHECKLIST, ROLLBOT, git, run_worker, write_runbook
 
 CHECKLIST_WITH_FAILING_CHECK = (

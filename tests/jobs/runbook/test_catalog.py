@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.exceptions import RunbookError, UnknownTargetError
+from jobs.core.exceptions import RunbookError, UnknownTargetError
 from jobs.runbook.catalog import load_catalog
 from tests.conftest import make_repo, write_runbook
 

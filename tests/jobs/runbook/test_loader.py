@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.exceptions import RunbookError
+from jobs.core.exceptions import RunbookError
 from jobs.runbook.loader import load_runbook, parse_runbook
 from jobs.runbook.model import (
     CommandStep,

@@ -1,0 +1,207 @@
+"""Turning a plan into a queued run: the record first, then the RQ job that executes it."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
+
+from jobs.context import Context
+from jobs.core.exceptions import RollbotError
+from jobs.core.redis_values import optional_text
+from jobs.factory import get_queue
+from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_record
+from jobs.runs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
+from jobs.runs.plan import Plan
+
+logger = logging.getLogger(__name__)
+
+JOB_TIMEOUT_MARGIN_SECONDS = 300  # RQ's own hard stop, well after the budget ends the run
+JOB_FUNCTIONS = {
+    "rollback": "jobs.tasks.rollback_job",
+    "preflight": "jobs.tasks.preflight_job",
+    "validation": "jobs.tasks.validation_job",
+}
+
+
+class RunInProgressError(RollbotError):
+    """Another run of the same service is queued or running."""
+
+
+def cli_actor() -> str:
+    """`cli:<os user>`, the actor of runs started from a terminal."""
+    return f"cli:{getpass.getuser()}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a run answers: the run it retries or escalates, or an alert (with the alert's incident)."""
+
+    parent: RunRecord | None = None
+    alert_id: str | None = None
+    incident_key: str | None = None
+    run_id: str | None = None  # reserved earlier (a two-person approval names the run it starts)
+    approved_by: str | None = None  # the second person, under the two-person rule
+    # The checkpoint the clicked message showed (Retry, Escalate, an alert card's Roll back): the run
+    # is recorded with it, so the runner refuses it if the phase's checkpoint has moved since.
+    checkpoint_commit: str | None = None
+    checkpoint_tag: str | None = None
+
+
+def create_run(
+    ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False, origin: Origin = Origin()
+) -> RunRecord:
+    """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
+    A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
+    The record carries the plan's checkpoint, or the one `origin` pins (what the person was shown).
+    """
+    parent = origin.parent
+    pinned = {}
+    if origin.checkpoint_commit and (plan.checkpoint is None or origin.checkpoint_commit != plan.checkpoint.commit):
+        pinned = {"checkpoint_tag": origin.checkpoint_tag, "checkpoint_commit": origin.checkpoint_commit}
+    record = new_record(
+        plan,
+        actor,
+        ctx.clock(),
+        run_id=origin.run_id,
+        queued_for_workers=queued_for_workers,
+        parent_run_id=parent.run_id if parent else None,
+        alert_id=origin.alert_id or (parent.alert_id if parent else None),
+        approved_by=origin.approved_by,
+        **pinned,
+    )
+    if incident_key := origin.incident_key or (parent.incident_key if parent else None):
+        record.incident_key = incident_key
+    ctx.runs.create(record)
+    ctx.audit(
+        actor=actor,
+        action=f"{plan.kind}.request",
+        result="queued",
+        run_id=record.run_id,
+        phase=plan.phase_name,
+        level=plan.level_name,
+    )
+    return record
+
+
+def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
+    """`RunInProgressError` naming the run when the service already has a queued or running one in
+    the same lane (rollbacks and preflights; validations apart). A run that can never finish (its
+    process died: lease expired) is ended `interrupted` here and does not count.
+    """
+    lane = LANE_FOR_KIND[plan.kind]
+    busy = [
+        run
+        for run in ctx.runs.active()
+        if run.service == plan.runbook.service and run.lane == lane and not _ended_as_dead(ctx, run)
+    ]
+    if busy:
+        other = busy[0]
+        what = f"{other.kind} {other.phase}" + (f" {other.level}" if other.level else "")
+        ctx.audit(
+            actor=actor,
+            action=f"{plan.kind}.request",
+            result="refused",
+            holder=other.run_id,
+            phase=plan.phase_name,
+            level=plan.level_name,
+        )
+        raise RunInProgressError(
+            f"{plan.runbook.service} already has run `{other.run_id}` "
+            f"({what} by {other.actor}, {other.status}). "
+            f"Wait for it, or cancel it with `rollbot cancel {other.run_id}`."
+        )
+
+
+def _ended_as_dead(ctx: Context, run: RunRecord) -> bool:
+    """End `run` `interrupted` when it can never finish: running while its lease expired (the
+    worker or terminal executing it died), or started from a terminal that went away before it
+    ran. True when it ended (it no longer makes the service busy).
+    """
+    if is_abandoned(ctx, run):
+        reason: str | None = "the process running it stopped answering"
+    elif run.status == "queued" and run.job_id is None:  # (a queued job's fate is for the sweep to judge)
+        reason = stranded_reason(ctx, run)
+    else:
+        return False
+    if reason is None:
+        return False
+    ended = finalize_abandoned_run(ctx, run.run_id, "interrupted", reason)
+    logger.warning("run %s no longer holds up %s: %s", run.run_id, run.service, reason)
+    return ended is None or not ended.is_active
+
+
+def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
+    """Put the RQ job for a queued record on its queue; a failure to enqueue fails the run loudly."""
+    try:
+        return _enqueue_job(ctx, record)
+    except RedisError:
+        now = ctx.clock()
+
+        def failed(current: RunRecord) -> None:
+            current.status, current.ended_at, current.error = "failed", now, "could not be queued (Redis error)"
+
+        with contextlib.suppress(RedisError):
+            ctx.runs.update(record.run_id, failed)
+        raise
+
+
+def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
+    queue = get_queue(QUEUE_FOR_KIND[record.kind])
+    description = f"{record.kind} {record.phase} {record.level or ''} by {record.actor}".replace("  ", " ")
+    queue.enqueue(
+        JOB_FUNCTIONS[record.kind],
+        record.run_id,
+        job_id=record.job_id,
+        description=description,
+        job_timeout=int(record.budget) + JOB_TIMEOUT_MARGIN_SECONDS,
+        result_ttl=7 * 86400,
+        failure_ttl=30 * 86400,
+    )
+    return record
+
+
+def enqueue_run(ctx: Context, plan: Plan, actor: str, origin: Origin = Origin()) -> RunRecord:
+    """Check the plan can run (checkpoint present, service not busy), record it and enqueue it.
+    The busy check and the record are one step (under a short lock): two requests never both pass.
+    """
+    plan.require_checkpoint()
+    guard = Lock(ctx.redis, ctx.keys.enqueue_guard(plan.runbook.service), timeout=10, blocking_timeout=5)
+    if not guard.acquire():
+        raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
+    try:
+        refuse_if_busy(ctx, plan, actor)
+        record = create_run(ctx, plan, actor, queued_for_workers=True, origin=origin)
+    finally:
+        with contextlib.suppress(LockError):
+            guard.release()
+    return enqueue_job(ctx, record)
+
+
+REQUEST_TTL_SECONDS = 86400
+
+
+def enqueue_once(
+    ctx: Context, plan: Plan, actor: str, request: str, origin: Origin = Origin()
+) -> tuple[RunRecord, bool]:
+    """Enqueue `plan` unless request `request` (a confirm token, `retry:<run>`…) was already acted
+    upon: 20 concurrent clicks, or a click and Slack's retry, start exactly one run. Returns the run
+    and whether this call created it. A refused request may be tried again.
+    """
+    key = ctx.keys.request(request)
+    if not ctx.redis.set(key, "", nx=True, ex=REQUEST_TTL_SECONDS):
+        earlier = optional_text(ctx.redis.get(key))
+        if earlier:
+            return ctx.runs.get(earlier), False
+        raise RunInProgressError("This was just confirmed; the run is being queued.")
+    try:
+        record = enqueue_run(ctx, plan, actor, origin)
+    except BaseException:
+        ctx.redis.delete(key)
+        raise
+    ctx.redis.set(key, record.run_id, ex=REQUEST_TTL_SECONDS)
+    return record, True

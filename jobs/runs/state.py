@@ -1,0 +1,167 @@
+"""The record of a run as its executing process holds it: in memory, in the local journal, and in
+Redis whenever Redis answers.
+
+The executing process is the authority on what its steps did. Redis going away, coming back
+empty or failing over changes nothing for the run: it goes on from memory and its journal and
+writes everything back once Redis answers. What only someone else can decide is respected: a run
+that was cancelled or ended (`interrupted` by a sweep) from outside, or whose service lock another
+run holds, is no longer this process's to continue (the fence, checked before every step).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from jobs.context import Context
+from jobs.records import audit, locks
+from jobs.records.journal import RUN_LOG_MAX_LINES, Entry, Journal, write_back
+from jobs.records.runs import RunRecord
+
+logger = logging.getLogger(__name__)
+
+PROBE_EVERY_SECONDS = 2.0  # while Redis is away, how often a step boundary asks whether it is back
+
+
+class RunState:
+    """One executing run's record. Every change goes to memory and the journal first, then to
+    Redis (one transaction with everything Redis has not confirmed yet) while Redis answers.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        record: RunRecord,
+        journal: Journal,
+        online: bool,
+        probe: Callable[[], Redis] | None = None,
+        lock_timeout: float = 0.0,
+        leased: bool = False,
+    ) -> None:
+        self.ctx = ctx
+        self.record = record
+        self.journal = journal
+        self.online = online  # Redis answered the last time we asked
+        self.was_offline = not online  # some of the run happened without Redis
+        self.ended_outside: RunRecord | None = None  # ended by someone else (cancel, sweep)
+        self.entries: list[Entry] = []
+        self._confirmed = -1  # index of the last entry Redis is known to have
+        self._probe = probe
+        self._last_probe = 0.0
+        self._lock_timeout = lock_timeout
+        self._leased = leased  # a lease thread keeps the run's lease: writing the record back renews it
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def change(self, apply: Callable[[RunRecord], None], log_lines: list[str] | None = None,
+               audit_entry: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Apply `apply` to the record, with optional log lines and an audit entry (`audit`'s
+        arguments), then sync: one Redis round trip for all of it.
+        """
+        apply(self.record)
+        if log_lines:
+            self._append("log", run_id=self.record.run_id, lines=log_lines[-RUN_LOG_MAX_LINES:])
+        if audit_entry is not None:
+            self._append("audit", fields=self._audit_fields(**audit_entry))
+        self._append("record", record=self.record.model_dump(mode="json"))
+        self.sync()
+
+    def audit(self, *, actor: str, action: str, result: str, **args: Any) -> None:
+        """An audit entry for this run (journaled, then written with the next sync)."""
+        self._append("audit", fields=self._audit_fields(actor, action, result, args))
+        self.sync()
+
+    def checkpoint(self, service: str, phase: str, checkpoint: dict[str, Any]) -> None:
+        """Journal a checkpoint the run recorded (git already has it), for Redis's sake."""
+        self._append("checkpoint", service=service, phase=phase, checkpoint=checkpoint)
+
+    def _audit_fields(self, actor: str, action: str, result: str, args: dict[str, Any]) -> dict[str, str]:
+        return audit.entry_fields(actor, action, result, self.record.run_id, args, self.ctx.redactor)
+
+    def _append(self, op: str, **data: Any) -> None:
+        self.journal.append(op, **data)
+        self.entries.append(Entry(op, data))
+
+    # -- Redis -----------------------------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Write what Redis has not confirmed yet; True when Redis now has all of it. A record
+        Redis lost is written whole again; one ended from outside is left as it is (see `owns`).
+        """
+        if not self._reachable():
+            return False
+        try:
+            self._confirmed, self.ended_outside = write_back(
+                self.ctx.redis, self.ctx.keys, self.record.run_id, self.entries, self._confirmed, outside_wins=True,
+                lease_seconds=self.ctx.settings.rollbot_lease_seconds if self._leased else None,
+            )  # fmt: skip
+        except RedisError as error:
+            self._went_away(error)
+            return False
+        return True
+
+    def owns(self, service: str, lane: str) -> str | None:
+        """The fence, before a step: None while this process may go on; else why it must stop
+        (ended from outside, or another run holds the service lock). While Redis is away the local
+        lock alone fences this host, and the run goes on.
+        """
+        if not self.sync():
+            return None
+        if self.ended_outside is not None:
+            other = self.ended_outside
+            return (
+                f"the run was ended from outside ({other.status}: {other.error or other.cancelled_by or 'no reason'})"
+            )
+        try:
+            holder = locks.holder(self.ctx.redis, self.ctx.keys, service, lane)
+            if holder is None:  # Redis lost it (a restart, a failover): take it back
+                lock = locks.service_lock(self.ctx.redis, self.ctx.keys, service, lane, self._lock_timeout)
+                holder = locks.acquire(lock, self.record.run_id)
+                holder = holder or self.record.run_id
+        except RedisError as error:
+            self._went_away(error)
+            return None
+        if holder != self.record.run_id:
+            return f"run {holder} holds the {service} lock now"
+        return None
+
+    @property
+    def synced(self) -> bool:
+        """Whether Redis has every entry."""
+        return self.online and self._confirmed == len(self.entries) - 1
+
+    def close(self) -> None:
+        """Last write-back; the journal is removed when Redis has everything, kept otherwise."""
+        if not self.synced:
+            self.sync()
+        if not self.synced:
+            self.journal.append("synced", upto=self._confirmed)
+        self.journal.close(remove=self.synced)
+
+    def _reachable(self) -> bool:
+        if self.online:
+            return True
+        now = time.monotonic()
+        if self._probe is None or now - self._last_probe < PROBE_EVERY_SECONDS:
+            return False
+        self._last_probe = now
+        try:
+            self._probe().ping()
+        except RedisError:
+            return False
+        logger.warning("run %s: Redis answers again; writing the run back", self.record.run_id)
+        self.online = True
+        return True
+
+    def _went_away(self, error: RedisError) -> None:
+        if self.online:
+            logger.warning("run %s: Redis unavailable (%s); the run goes on from its journal %s",
+                           self.record.run_id, error, self.journal.path)  # fmt: skip
+        self.online = False
+        self.was_offline = True
+        self._last_probe = time.monotonic()
