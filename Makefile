@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint types unit bench demo clean
+.PHONY: test lint types imports unit bench demo clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,13 @@ lint: $(BIN)/.installed
 types: $(BIN)/.installed
 	$(BIN)/mypy
 
+imports: $(BIN)/.installed
+	$(BIN)/lint-imports
+
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
-test: lint types unit
+test: lint types imports unit
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -18,10 +18,10 @@ from jobs.core.settings import get_settings
 from jobs.factory import get_context, redis_client
 from jobs.pagerduty.escalation import RunEscalation
 from jobs.records import journal
-from jobs.records.runs import RunRecord, new_record
+from jobs.records.runs import RunRecord
 from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
-from jobs.runs.enqueue import cli_actor, create_run, enqueue_run
+from jobs.runs.enqueue import cli_actor, create_run, enqueue_run, new_record
 from jobs.runs.lifecycle import follow_up
 from jobs.runs.plan import Kind, Plan, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.runs.runner import execute_run, execute_without_redis

@@ -9,7 +9,7 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs.core.exceptions import RollbotError
-from jobs.slack.notifier import enqueue_delivery
+from jobs.runs.notify_queue import enqueue_delivery
 
 
 def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

@@ -14,6 +14,7 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from jobs.core.exceptions import RollbotError
+from jobs.core.task_names import Task
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
     user, key = clicked
     try:
         get_queue("notify", deps.context().redis).enqueue(
-            "jobs.tasks.change_incident", key, user, status, retry=INCIDENT_RETRY,
+            Task.CHANGE_INCIDENT, key, user, status, retry=INCIDENT_RETRY,
             job_id=deps.context().keys.job("incident", f"{key}-{status}-{time.time_ns()}"),
             description=f"PagerDuty {status} {key} for {user}",
         )  # fmt: skip
@@ -75,7 +76,7 @@ def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, key = clicked
     try:
         get_queue("notify", deps.context().redis).enqueue(
-            "jobs.tasks.record_stakeholders_notified", key, user, retry=INCIDENT_RETRY,
+            Task.RECORD_STAKEHOLDERS_NOTIFIED, key, user, retry=INCIDENT_RETRY,
             job_id=deps.context().keys.job("stakeholders", f"{key}-{time.time_ns()}"),
         )  # fmt: skip
     except RedisError:

@@ -31,6 +31,7 @@ from jobs import chains
 from jobs.alerts import response as alert_response
 from jobs.context import Context
 from jobs.core.exceptions import RunNotFoundError
+from jobs.core.task_names import Task
 from jobs.host.health import http_client, metric_value, normalize
 from jobs.records.alerts import TREND_LENGTH, Alert, AlertKind, new_alert_id
 from jobs.runbook.model import HealthSource, Runbook, Threshold
@@ -337,7 +338,7 @@ def parse_chain_name(name: str) -> tuple[str, str]:
 
 def poll_chain(name: str) -> chains.Chain:
     """The chain polling the health source `name` (`service/source`)."""
-    return chains.Chain(name, "jobs.tasks.monitor_poll", f"poll health source {name}")
+    return chains.Chain(name, Task.MONITOR_POLL, f"poll health source {name}")
 
 
 def schedule_next(ctx: Context, name: str, source: HealthSource, generation: str, delay: float) -> None:

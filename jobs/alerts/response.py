@@ -20,6 +20,7 @@ from jobs.context import Context
 from jobs.core.durations import format_duration
 from jobs.core.exceptions import RollbotError, RunNotFoundError
 from jobs.core.redis_values import optional_text, text
+from jobs.core.task_names import Task
 from jobs.factory import get_queue, get_slack_client
 from jobs.pagerduty.escalation import page_incident, pages_on, resolve
 from jobs.records.alerts import ALERT_TTL_SECONDS, Alert
@@ -352,9 +353,9 @@ def schedule_card_update(ctx: Context, alert_id: str, immediate: bool = False) -
         }  # fmt: skip
         queue = get_queue("notify")
         if immediate:
-            queue.enqueue("jobs.tasks.sync_alert_card", alert_id, **options)
+            queue.enqueue(Task.SYNC_ALERT_CARD, alert_id, **options)
         else:
-            queue.enqueue_in(timedelta(seconds=CARD_UPDATE_SECONDS), "jobs.tasks.sync_alert_card", alert_id, **options)
+            queue.enqueue_in(timedelta(seconds=CARD_UPDATE_SECONDS), Task.SYNC_ALERT_CARD, alert_id, **options)
     except RedisError as error:
         logger.error("alert %s: card update not scheduled: %s", alert_id, error)
 

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs import chains
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError
+from jobs.core.task_names import Task
 from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
@@ -178,4 +179,4 @@ def ensure_group_refresh(ctx: Context, runbooks: Iterable[Runbook]) -> bool:
 
 def group_chain() -> chains.Chain:
     """The chain refreshing user-group members."""
-    return chains.Chain(GROUP_CHAIN, "jobs.tasks.refresh_user_groups", "refresh Slack user-group members")
+    return chains.Chain(GROUP_CHAIN, Task.REFRESH_USER_GROUPS, "refresh Slack user-group members")

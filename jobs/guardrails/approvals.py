@@ -17,6 +17,7 @@ from rq import Retry
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError
 from jobs.core.redis_values import optional_text
+from jobs.core.task_names import Task
 from jobs.factory import get_queue, get_slack_client
 from jobs.guardrails.access import AccessDenied, required_role
 from jobs.records.approvals import Approval, ApprovalState, ApprovalStore
@@ -63,11 +64,11 @@ def request_approval(ctx: Context, plan: Plan, requester: str, request: str, ori
     ctx.audit(actor=requester, action="approval.request", result="pending", run_id=run_id, phase=plan.phase_name,
               level=plan.level_name, expires_at=approval.expires_at.isoformat())  # fmt: skip
     queue = get_queue("notify")
-    queue.enqueue("jobs.tasks.sync_approval_card", run_id, job_id=ctx.keys.job("approval-card", f"{run_id}-new"),
+    queue.enqueue(Task.SYNC_APPROVAL_CARD, run_id, job_id=ctx.keys.job("approval-card", f"{run_id}-new"),
                   retry=CARD_RETRY, description=f"approval card {run_id}")  # fmt: skip
     # RQ schedules in whole seconds and may run a job up to a second early: aim past the expiry.
     expiry = approval.expires_at.replace(microsecond=0) + timedelta(seconds=2)
-    queue.enqueue_at(expiry, "jobs.tasks.expire_approval", run_id, job_id=ctx.keys.job("approval-expiry", run_id),
+    queue.enqueue_at(expiry, Task.EXPIRE_APPROVAL, run_id, job_id=ctx.keys.job("approval-expiry", run_id),
                      description=f"approval expiry {run_id}")  # fmt: skip
     return approval
 
@@ -205,7 +206,7 @@ def _decide(
 def request_card_update(ctx: Context, run_id: str) -> None:
     """Have a worker bring the approval card up to date."""
     try:
-        get_queue("notify").enqueue("jobs.tasks.sync_approval_card", run_id, retry=CARD_RETRY,
+        get_queue("notify").enqueue(Task.SYNC_APPROVAL_CARD, run_id, retry=CARD_RETRY,
                                     job_id=ctx.keys.job("approval-card", f"{run_id}-{time.time_ns()}"),
                                     description=f"approval card {run_id}")  # fmt: skip
     except RedisError as error:

@@ -17,13 +17,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
 from jobs.core.durations import format_duration
+from jobs.core.task_names import Task
 from jobs.factory import get_queue, get_slack_client
 from jobs.pagerduty.events import cancel_reminder, dispatch, new_event, reminder_job_id, sync_card
 from jobs.records.incidents import Incident, tagged
 from jobs.records.runs import RunRecord, StepRecord
-from jobs.report import report
 from jobs.runbook.catalog import find_runbook
 from jobs.runbook.model import Escalation, Runbook
+from jobs.runs.notify_queue import schedule_report
 from jobs.slack import blocks
 from jobs.slack.notifier import alert_channel
 
@@ -122,14 +123,14 @@ def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
         threads += resolve(ctx, record.incident_key, f"run {record.run_id} succeeded")
     if record.alert_id:  # the alert's health decides whether it recovered, not the run's exit code
         _request_recheck(ctx, record)
-    report.schedule(ctx, record)  # the incident report, in the run message's thread (never raises)
+    schedule_report(ctx, record)  # the incident report, in the run message's thread (never raises)
     return threads
 
 
 def _request_recheck(ctx: Context, record: RunRecord) -> None:
     """Have the monitor measure the alert's health now that its rollback ended."""
     try:
-        get_queue("monitor").enqueue("jobs.tasks.recheck_alert", record.alert_id,
+        get_queue("monitor").enqueue(Task.RECHECK_ALERT, record.alert_id,
                                      job_id=ctx.keys.job("recheck", record.run_id),
                                      description=f"health re-check after {record.run_id}")  # fmt: skip
     except RedisError as error:
@@ -201,7 +202,7 @@ def schedule_reminder(ctx: Context, incident: Incident, runbook: Runbook | None)
     within = runbook.escalation.stakeholders_within if runbook else 900.0
     when = incident.opened_at + timedelta(seconds=within)
     try:
-        get_queue("notify").enqueue_at(when, "jobs.tasks.remind_stakeholders", incident.key,
+        get_queue("notify").enqueue_at(when, Task.REMIND_STAKEHOLDERS, incident.key,
                                        job_id=reminder_job_id(ctx, incident.key),
                                        description=f"stakeholder reminder for {incident.key}")  # fmt: skip
     except RedisError as error:

@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
 from jobs.core.redis_values import optional_text
+from jobs.core.task_names import Task
 from jobs.factory import get_queue, get_slack_client, pagerduty_events
 from jobs.records.incidents import Incident, fit_summary
 from jobs.runbook.catalog import find_runbook
@@ -78,7 +79,7 @@ def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
     """
     try:
         get_queue("notify").enqueue_in(
-            BACKSTOP_DELAY, "jobs.tasks.deliver_pagerduty_event", event.id, job_id=ctx.keys.job("pd", event.id),
+            BACKSTOP_DELAY, Task.DELIVER_PAGERDUTY_EVENT, event.id, job_id=ctx.keys.job("pd", event.id),
             retry=DELIVERY_RETRY, description=f"PagerDuty {event.action} {event.incident_key or ''}",
         )  # fmt: skip
     except RedisError as error:

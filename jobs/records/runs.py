@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from redis import Redis
@@ -15,9 +15,6 @@ from redis.typing import EncodableT, FieldT
 from jobs.core.exceptions import RunNotFoundError
 from jobs.core.keys import Keys
 from jobs.core.redis_values import text, watched_update
-
-if TYPE_CHECKING:
-    from jobs.runs.plan import Plan
 
 RunKind = Literal["rollback", "preflight", "validation"]
 RunStatus = Literal[
@@ -118,32 +115,6 @@ class RunRecord(BaseModel):
     def current_step(self) -> StepRecord | None:
         """The step running now, if any."""
         return next((s for s in self.steps if s.status == "running"), None)
-
-
-def new_record(
-    plan: Plan, actor: str, now: datetime, run_id: str | None = None, queued_for_workers: bool = False, **fields: Any
-) -> RunRecord:
-    """A queued record for `plan` (the checkpoint it shows pinned), not stored anywhere yet;
-    `queued_for_workers` gives it an RQ job id (= run id).
-    """
-    run_id = run_id or new_run_id(plan.kind, now)
-    values: dict[str, Any] = {
-        "checkpoint_tag": plan.checkpoint.tag if plan.checkpoint else None,
-        "checkpoint_commit": plan.checkpoint.commit if plan.checkpoint else None,
-        "incident_key": f"rollbot-{plan.runbook.service}-{run_id}",
-        "job_id": run_id if queued_for_workers else None,
-    }
-    return RunRecord(
-        run_id=run_id,
-        kind=plan.kind,
-        service=plan.runbook.service,
-        phase=plan.phase_name,
-        level=plan.level_name,
-        actor=actor,
-        created_at=now,
-        budget=plan.budget,
-        **(values | fields),
-    )
 
 
 class RunStore:

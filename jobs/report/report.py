@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -27,7 +26,6 @@ from jobs.context import Context
 from jobs.core.durations import format_duration
 from jobs.core.exceptions import RollbotError, RunNotFoundError
 from jobs.core.redis_values import text
-from jobs.factory import get_queue
 from jobs.records import audit
 from jobs.records.alerts import Alert
 from jobs.records.audit import AuditEntry
@@ -35,11 +33,10 @@ from jobs.records.incidents import Incident
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.model import Runbook
 from jobs.slack.blocks import ICONS, RESULT_WORDS
-from jobs.slack.notifier import DELIVERY_RETRY, DeliveryFailed
+from jobs.slack.notifier import DeliveryFailed
 
 logger = logging.getLogger(__name__)
 
-REPORT_DELAY = timedelta(seconds=3)  # the run's own process posts its final message first
 FAMILY_SCAN_LIMIT = 500  # runs created after the family's first one that are looked at
 AUDIT_LOOKBACK = timedelta(hours=1)  # audit read from this long before the first event (approvals come first)
 AUDIT_LOOKAHEAD = timedelta(days=1)  # ...to this long after the last one (late acknowledgments, resolutions)
@@ -663,27 +660,6 @@ def _short(value: Any) -> str:
 
 
 # --- posting -----------------------------------------------------------------------------------
-
-
-def schedule(ctx: Context, record: RunRecord) -> None:
-    """A rollback that ran on the workers ended: have a `notify` worker post its report in the run
-    message's thread shortly (retried with backoff). Never raises: the report must not touch the run.
-    Runs started from a terminal have no Slack message; `rollbot report` prints theirs.
-    """
-    if record.kind != "rollback" or not record.job_id:
-        return
-    try:
-        get_queue("notify", ctx.redis).enqueue_in(
-            REPORT_DELAY,
-            "jobs.tasks.post_incident_report",
-            record.run_id,
-            job_id=ctx.keys.job("report", record.run_id),
-            retry=DELIVERY_RETRY,
-            description=f"incident report of {record.run_id}",
-        )
-    except RedisError as error:
-        logger.error("run %s: incident report not queued (`rollbot report %s` prints it): %s",
-                     record.run_id, record.run_id, error)  # fmt: skip
 
 
 def post(ctx: Context, client: WebClient, run_id: str, runbook: Runbook | None) -> str:

@@ -1,4 +1,6 @@
-"""Runbook-as-code: the model, the loader and placeholder handling."""
+"""Runbook-as-code: the model, the loader, placeholders and the catalog (one runbook per service).
+May import `jobs.core` only.
+"""
 
 from jobs.runbook.loader import load_runbook
 from jobs.runbook.model import Level, Phase, Runbook

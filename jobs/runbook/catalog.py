@@ -12,9 +12,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from jobs.context import Context
 from jobs.core.exceptions import RunbookError, UnknownTargetError
+from jobs.core.settings import Settings
 from jobs.runbook.loader import load_runbook_cached
 from jobs.runbook.model import Runbook
 
@@ -166,17 +167,24 @@ def _conflict(path: Path, book: Runbook, books: dict[str, Runbook], where: dict[
     return None
 
 
-def catalog(ctx: Context) -> Catalog:
+class HasSettings(Protocol):
+    """Anything carrying the process's settings (a `jobs.context.Context`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+def catalog(ctx: HasSettings) -> Catalog:
     """The catalog named by the process's `RUNBOOK` setting."""
     return load_catalog(ctx.settings.runbook)
 
 
-def runbook_for(ctx: Context, service: str) -> Runbook:
+def runbook_for(ctx: HasSettings, service: str) -> Runbook:
     """The runbook of `service` (the service a run, alert or incident names)."""
     return catalog(ctx).get(service)
 
 
-def find_runbook(ctx: Context, service: str) -> Runbook | None:
+def find_runbook(ctx: HasSettings, service: str) -> Runbook | None:
     """`runbook_for`, or None (logged) when the runbooks cannot be read or do not have `service`:
     paging, reminders and reports then use their defaults rather than fail.
     """

@@ -6,6 +6,8 @@ import contextlib
 import getpass
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
@@ -13,8 +15,9 @@ from redis.lock import Lock
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError
 from jobs.core.redis_values import optional_text
+from jobs.core.task_names import Task
 from jobs.factory import get_queue
-from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_record
+from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
 from jobs.runs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.runs.plan import Plan
 
@@ -22,10 +25,36 @@ logger = logging.getLogger(__name__)
 
 JOB_TIMEOUT_MARGIN_SECONDS = 300  # RQ's own hard stop, well after the budget ends the run
 JOB_FUNCTIONS = {
-    "rollback": "jobs.tasks.rollback_job",
-    "preflight": "jobs.tasks.preflight_job",
-    "validation": "jobs.tasks.validation_job",
+    "rollback": Task.ROLLBACK,
+    "preflight": Task.PREFLIGHT,
+    "validation": Task.VALIDATION,
 }
+
+
+def new_record(
+    plan: Plan, actor: str, now: datetime, run_id: str | None = None, queued_for_workers: bool = False, **fields: Any
+) -> RunRecord:
+    """A queued record for `plan` (the checkpoint it shows pinned), not stored anywhere yet;
+    `queued_for_workers` gives it an RQ job id (= run id).
+    """
+    run_id = run_id or new_run_id(plan.kind, now)
+    values: dict[str, Any] = {
+        "checkpoint_tag": plan.checkpoint.tag if plan.checkpoint else None,
+        "checkpoint_commit": plan.checkpoint.commit if plan.checkpoint else None,
+        "incident_key": f"rollbot-{plan.runbook.service}-{run_id}",
+        "job_id": run_id if queued_for_workers else None,
+    }
+    return RunRecord(
+        run_id=run_id,
+        kind=plan.kind,
+        service=plan.runbook.service,
+        phase=plan.phase_name,
+        level=plan.level_name,
+        actor=actor,
+        created_at=now,
+        budget=plan.budget,
+        **(values | fields),
+    )
 
 
 class RunInProgressError(RollbotError):

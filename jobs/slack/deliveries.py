@@ -27,15 +27,16 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import chains
 from jobs.context import Context
+from jobs.core.task_names import Task
 from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
 
 SLACK_TASKS = frozenset({
-    "jobs.tasks.deliver_run_message", "jobs.tasks.sync_alert_card", "jobs.tasks.sync_approval_card",
-    "jobs.tasks.post_incident_report", "jobs.tasks.handle_pagerduty_webhook",
+    Task.DELIVER_RUN_MESSAGE, Task.SYNC_ALERT_CARD, Task.SYNC_APPROVAL_CARD,
+    Task.POST_INCIDENT_REPORT, Task.HANDLE_PAGERDUTY_WEBHOOK,
 })  # fmt: skip
-CHAIN = chains.Chain("slack-redelivery", "jobs.tasks.redeliver_slack", "deliver Slack work that waited out an outage")
+CHAIN = chains.Chain("slack-redelivery", Task.REDELIVER_SLACK, "deliver Slack work that waited out an outage")
 JOB_TIMEOUT = 300
 MAX_BACKOFF_SECONDS = 3600.0
 _SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)

@@ -15,24 +15,22 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
-from typing import Any
 from urllib.error import URLError
 
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError
 from redis.lock import Lock
-from rq import Retry
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.core.redis_values import text
-from jobs.factory import get_queue
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
+from jobs.runs.notify_queue import enqueue_delivery
 from jobs.runs.plan import manual_checklist_items
 from jobs.slack import blocks, deliveries
 from jobs.slack import channel as alert_channels
@@ -41,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 MIN_UPDATE_INTERVAL = 1.0  # at most one chat.update per second per message
 LOCK_SECONDS = 60  # one sync at a time per message; a process that died mid-sync holds it this long
-DELIVERY_DELAY = timedelta(seconds=2)  # lets the run's own process exit first
-DELIVERY_RETRY = Retry(max=12, interval=[2, 5, 10, 30, 60, 120, 300, 600, 600, 600, 600, 600])
 _SLACK_ERRORS = (SlackApiError, SlackClientError, URLError, OSError)
 _NOT_SUCCEEDED = ("failed", "timed_out", "budget_exceeded", "cancelled", "interrupted")
 
@@ -262,19 +258,3 @@ class RunNotifier:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 self._dirty.set()
-
-
-def enqueue_delivery(ctx: Context, run_id: str, delay: float | None = None) -> None:
-    """Queue a retried job that syncs the run's message (after `delay` seconds, default 2; 0: now)."""
-    queue = get_queue("notify", ctx.redis)
-    options: dict[str, Any] = {"job_id": ctx.keys.job("notify", run_id), "retry": DELIVERY_RETRY,
-                               "description": f"deliver the Slack message of {run_id}"}  # fmt: skip
-    try:
-        if delay == 0:
-            queue.enqueue("jobs.tasks.deliver_run_message", run_id, **options)
-        else:
-            wait = timedelta(seconds=delay) if delay is not None else DELIVERY_DELAY
-            queue.enqueue_in(wait, "jobs.tasks.deliver_run_message", run_id, **options)
-        logger.info("run %s: Slack message handed to the notify queue for delivery", run_id)
-    except RedisError as error:
-        logger.error("run %s: Slack message not delivered and not queued: %s", run_id, error)

@@ -20,6 +20,7 @@ from jobs.records.incidents import Incident
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.report import report
 from jobs.runbook.loader import load_runbook
+from jobs.runs import notify_queue
 from jobs.runs.enqueue import Origin, create_run, enqueue_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
@@ -176,7 +177,7 @@ def test_report_is_posted_as_a_file_in_each_runs_thread(
 ) -> None:
     _path, failed, retried = failure_then_retry(ctx, env, repo)
     assert retried.ended_at is not None
-    time.sleep(max(0.0, retried.ended_at.timestamp() + report.REPORT_DELAY.total_seconds() + 0.5 - time.time()))
+    time.sleep(max(0.0, retried.ended_at.timestamp() + notify_queue.REPORT_DELAY.total_seconds() + 0.5 - time.time()))
     run_worker(env, "--queues", "notify")  # the scheduler queues the due report jobs
 
     names = {c.params["filename"]: c for c in slack.calls_to("files.getUploadURLExternal")}

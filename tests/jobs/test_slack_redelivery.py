@@ -16,13 +16,16 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from jobs.alerts import response as alert_response
 from jobs.context import Context
+from jobs.core.task_names import Task
 from jobs.factory import get_queue, get_slack_client
 from jobs.records import audit
 from jobs.records.alerts import Alert
 from jobs.records.runs import utcnow
+from jobs.runs import notify_queue
 from jobs.runs.enqueue import create_run
-from jobs.slack import deliveries, notifier
-from jobs.slack.notifier import RunMessage, enqueue_delivery
+from jobs.runs.notify_queue import enqueue_delivery
+from jobs.slack import deliveries
+from jobs.slack.notifier import RunMessage
 from tests.bot.test_slack_rollback import channel_posts
 from tests.conftest import run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.jobs.test_locking_and_cancel import rollback_plan
@@ -53,7 +56,7 @@ def late_notes(slack: SlackStandIn) -> list[str]:
 def test_a_run_message_is_delivered_after_an_outage_longer_than_its_retries(
     ctx: Context, env: dict[str, str], repo: Path, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(notifier, "DELIVERY_RETRY", SHORT_RETRY)
+    monkeypatch.setattr(notify_queue, "DELIVERY_RETRY", SHORT_RETRY)
     record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
     assert RunMessage(ctx, get_slack_client(), record.run_id).sync()  # posted while Slack was up
     slack_down(slack)
@@ -120,7 +123,7 @@ def test_undelivered_work_waits_while_slack_is_down_and_is_given_up_after_the_re
     record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
     slack_down(slack)
     job = get_queue("notify").enqueue(
-        "jobs.tasks.deliver_run_message", record.run_id, job_id=ctx.keys.job("notify", record.run_id)
+        Task.DELIVER_RUN_MESSAGE, record.run_id, job_id=ctx.keys.job("notify", record.run_id)
     )  # no retries left
     worker = start_worker(env, ROLLBOT_SLACK_REDELIVERY_SECONDS="600")
     try:
@@ -147,7 +150,7 @@ def test_work_that_fails_again_once_slack_answers_backs_off(
     record = create_run(ctx, rollback_plan(ctx, env, repo, ""), "U0ONCALL")
     # Its report cannot be posted while the run has no Slack message: not Slack's fault.
     job = get_queue("notify").enqueue(
-        "jobs.tasks.post_incident_report", record.run_id, job_id=ctx.keys.job("report", record.run_id)
+        Task.POST_INCIDENT_REPORT, record.run_id, job_id=ctx.keys.job("report", record.run_id)
     )
     run_worker(env, "--queues", "notify")
     assert job.id in failed_jobs(ctx)
