@@ -17,7 +17,6 @@ from rq import Retry
 
 from jobs.context import Context
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 from jobs.pagerduty.inbound import HANDLED_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ def handle(ctx: Context, body: bytes, signature: str | None) -> tuple[int, dict[
     try:
         if not ctx.redis.set(seen, "1", nx=True, ex=SEEN_TTL_SECONDS):
             return 200, {"status": "duplicate"}
-        get_queue("notify", ctx.redis).enqueue(Task.HANDLE_PAGERDUTY_WEBHOOK, payload, retry=WEBHOOK_RETRY,
+        ctx.queue("notify").enqueue(Task.HANDLE_PAGERDUTY_WEBHOOK, payload, retry=WEBHOOK_RETRY,
                                                job_id=ctx.keys.job("webhook", event_id),
                                                description=f"PagerDuty {kind}")  # fmt: skip
     except RedisError:

@@ -15,7 +15,6 @@ from typing import Any
 
 from jobs.context import Context
 from jobs.core.redis_values import optional_text
-from jobs.factory import get_queue
 
 STALE_CHAIN_INTERVALS = 3  # a chain whose next job is this many intervals late is restarted
 STALE_CHAIN_MIN_SECONDS = 30.0
@@ -39,7 +38,7 @@ def schedule(ctx: Context, chain: Chain, generation: str, delay: float, interval
         "job_id": ctx.keys.job("chain", f"{chain.name}-{generation}-{time.time_ns()}"), "result_ttl": 0,
         "failure_ttl": 3600, "job_timeout": job_timeout, "description": chain.description,
     }  # fmt: skip
-    queue = get_queue("monitor")
+    queue = ctx.queue("monitor")
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), chain.function, chain.name, generation, **options)
     else:

@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from jobs.context import Context
+from jobs.context import Clients, Context
 from jobs.core.exceptions import SettingsError
 from jobs.core.keys import QUEUE_NAMES, Keys
 from jobs.core.redaction import Redactor
@@ -136,14 +136,15 @@ def get_queues(redis: Redis | None = None) -> list[Queue]:
 def get_context() -> Context:
     """The process's `Context`: one Redis client, settings, and a redactor for its secrets."""
     settings = get_settings()
-    return Context(get_redis(), get_keys(), settings, Redactor(settings.secret_values()))
+    return Context(get_redis(), get_keys(), settings, Redactor(settings.secret_values()), clients=CLIENTS)
 
 
 @lru_cache
 def get_web_context() -> Context:
     """The web process's `Context`, on a fail-fast Redis client."""
     settings = get_settings()
-    return Context(redis_client(fail_fast=True), get_keys(), settings, Redactor(settings.secret_values()))
+    return Context(redis_client(fail_fast=True), get_keys(), settings, Redactor(settings.secret_values()),
+                   clients=CLIENTS)  # fmt: skip
 
 
 SLACK_TIMEOUT_SECONDS = 10
@@ -210,3 +211,11 @@ def pagerduty_rest(from_email: str | None) -> RestApiV2Client | None:
     )  # fmt: skip
     client.sleep_timer = PAGERDUTY_FIRST_RETRY_SECONDS
     return client
+
+
+CLIENTS = Clients(
+    slack=get_slack_client,
+    pagerduty_events=pagerduty_events,
+    pagerduty_rest=pagerduty_rest,
+    redis_probe=lambda: redis_client(fail_fast=True),
+)

@@ -17,7 +17,7 @@ from jobs.alerts import monitor
 from jobs.alerts import response as alert_response
 from jobs.alerts import rules as alert_rules
 from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
-from jobs.factory import get_context, get_slack_client
+from jobs.factory import get_context
 from jobs.guardrails import access, approvals
 from jobs.pagerduty import escalation
 from jobs.pagerduty.escalation import RunEscalation
@@ -40,7 +40,7 @@ POLL_ESCALATION_WAIT_SECONDS = 1.0
 def _execute(run_id: str) -> str:
     ctx = get_context()
     escalations = RunEscalation(ctx, run_id)
-    with RunNotifier(RunMessage(ctx, get_slack_client(), run_id)) as notifier:
+    with RunNotifier(RunMessage(ctx, ctx.slack, run_id)) as notifier:
         status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed]).status
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
@@ -65,7 +65,8 @@ def deliver_run_message(run_id: str) -> str:
     """Bring the run's Slack message up to date; raises (so RQ retries with backoff) while Slack
     cannot be reached, and logs with the run id when it gives up.
     """
-    if RunMessage(get_context(), get_slack_client(), run_id).sync():
+    ctx = get_context()
+    if RunMessage(ctx, ctx.slack, run_id).sync():
         return "delivered"
     job = get_current_job()
     if job is not None and not job.retries_left:
@@ -221,7 +222,7 @@ def learn_alert_channel() -> str:
     """
     ctx = get_context()
     books = catalog(ctx)
-    channel_id = alert_channel.learn(ctx, books.first, get_slack_client())
+    channel_id = alert_channel.learn(ctx, books.first, ctx.slack)
     if channel_id is None:
         raise DeliveryFailed("the alert channel was not found in conversations.list")
     return f"{channel_id}: {alert_intake.replay_held(ctx, books, channel_id)} held messages matched"
@@ -258,7 +259,7 @@ def post_incident_report(run_id: str) -> str:
                        error.user_message)  # fmt: skip
         runbook = None
     try:
-        return report.post(ctx, get_slack_client(), run_id, runbook)
+        return report.post(ctx, ctx.slack, run_id, runbook)
     except DeliveryFailed:
         job = get_current_job()
         if job is not None and not job.retries_left:
@@ -274,7 +275,7 @@ def refresh_user_groups(chain_name: str, generation: str) -> str:
         return "superseded"
     interval = max(1.0, ctx.settings.rollbot_group_cache_seconds)
     chains.schedule(ctx, access.group_chain(), generation, interval, interval, 120)
-    return json.dumps(access.refresh_groups(ctx, catalog(ctx), get_slack_client()))
+    return json.dumps(access.refresh_groups(ctx, catalog(ctx), ctx.slack))
 
 
 # --- Slack work that outlasted its retries ------------------------------------------------------
@@ -286,4 +287,5 @@ def redeliver_slack(chain_name: str, generation: str) -> str:
     """
     from jobs.slack import deliveries  # noqa: PLC0415 - this section is appended; the module imports stay as they are
 
-    return deliveries.run_chain(get_context(), get_slack_client(), chain_name, generation)
+    ctx = get_context()
+    return deliveries.run_chain(ctx, ctx.slack, chain_name, generation)

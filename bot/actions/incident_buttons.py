@@ -15,7 +15,6 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from jobs.core.exceptions import RollbotError
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
         return
     user, key = clicked
     try:
-        get_queue("notify", deps.context().redis).enqueue(
+        deps.context().queue("notify").enqueue(
             Task.CHANGE_INCIDENT, key, user, status, retry=INCIDENT_RETRY,
             job_id=deps.context().keys.job("incident", f"{key}-{status}-{time.time_ns()}"),
             description=f"PagerDuty {status} {key} for {user}",
@@ -75,7 +74,7 @@ def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         return
     user, key = clicked
     try:
-        get_queue("notify", deps.context().redis).enqueue(
+        deps.context().queue("notify").enqueue(
             Task.RECORD_STAKEHOLDERS_NOTIFIED, key, user, retry=INCIDENT_RETRY,
             job_id=deps.context().keys.job("stakeholders", f"{key}-{time.time_ns()}"),
         )  # fmt: skip

@@ -16,7 +16,6 @@ from jobs.alerts.rules import match_message
 from jobs.context import Context
 from jobs.core.redis_values import text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 from jobs.records.alerts import Alert, new_alert_id
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
@@ -70,7 +69,7 @@ def hold(ctx: Context, event: dict[str, Any]) -> str:
         pipe.execute()
     if ctx.redis.set(f"{ctx.keys.held_messages}:learning", "1", nx=True, ex=LEARN_GUARD_SECONDS):
         logger.warning("alert channel ID not known yet: messages are held until a worker looks it up")
-        get_queue("notify").enqueue(Task.LEARN_ALERT_CHANNEL, job_id=ctx.keys.job("learn", "alert-channel"),
+        ctx.queue("notify").enqueue(Task.LEARN_ALERT_CHANNEL, job_id=ctx.keys.job("learn", "alert-channel"),
                                     retry=LEARN_RETRY, description="look up the alert channel's ID")  # fmt: skip
     return held
 
@@ -150,6 +149,6 @@ def receive(ctx: Context, runbook: Runbook, event: dict[str, Any], builtin: bool
         return existing
     ctx.audit(actor=alert.posted_by or "integration", action="alert.received", result="new",
               alert_id=alert.alert_id, rule=rule.name, value=match.value)  # fmt: skip
-    get_queue("notify").enqueue(Task.ACT_ON_ALERT, alert.alert_id, job_id=ctx.keys.job("alert", alert.alert_id),
+    ctx.queue("notify").enqueue(Task.ACT_ON_ALERT, alert.alert_id, job_id=ctx.keys.job("alert", alert.alert_id),
                                 retry=ACT_RETRY, description=f"alert {alert.alert_id} ({rule.name})")  # fmt: skip
     return alert.alert_id

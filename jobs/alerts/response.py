@@ -21,7 +21,6 @@ from jobs.core.durations import format_duration
 from jobs.core.exceptions import RollbotError, RunNotFoundError
 from jobs.core.redis_values import optional_text, text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue, get_slack_client
 from jobs.pagerduty.escalation import page_incident, pages_on, resolve
 from jobs.records.alerts import ALERT_TTL_SECONDS, Alert
 from jobs.records.checkpoints import Checkpoint
@@ -351,7 +350,7 @@ def schedule_card_update(ctx: Context, alert_id: str, immediate: bool = False) -
             "job_id": ctx.keys.job("alert-card", f"{alert_id}-{time.time_ns()}-{secrets.token_hex(2)}"),
             "retry": CARD_RETRY, "result_ttl": 0, "failure_ttl": 86400, "description": f"alert card {alert_id}",
         }  # fmt: skip
-        queue = get_queue("notify")
+        queue = ctx.queue("notify")
         if immediate:
             queue.enqueue(Task.SYNC_ALERT_CARD, alert_id, **options)
         else:
@@ -385,7 +384,7 @@ def _sync_card(ctx: Context, alert_id: str) -> bool:
     runbook = catalog(ctx).first  # the runbooks share one alert channel
     checkpoint = _offered_checkpoint(ctx, alert)
     message = blocks.alert_card(alert, ctx.clock(), checkpoint)
-    sent = cards.send(get_slack_client(), alert, alert_channel(ctx, runbook), message, f"alert {alert_id}")
+    sent = cards.send(ctx, alert, alert_channel(ctx, runbook), message, f"alert {alert_id}")
     if sent is not False:  # what the card shows now: a click on its Roll back pins this checkpoint
         _remember_shown(ctx, alert_id, checkpoint)
     if isinstance(sent, tuple):

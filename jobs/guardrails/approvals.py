@@ -18,7 +18,6 @@ from jobs.context import Context
 from jobs.core.exceptions import RollbotError
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue, get_slack_client
 from jobs.guardrails.access import AccessDenied, required_role
 from jobs.records.approvals import Approval, ApprovalState, ApprovalStore
 from jobs.records.runs import RunRecord, new_run_id
@@ -63,7 +62,7 @@ def request_approval(ctx: Context, plan: Plan, requester: str, request: str, ori
     store.create(approval)
     ctx.audit(actor=requester, action="approval.request", result="pending", run_id=run_id, phase=plan.phase_name,
               level=plan.level_name, expires_at=approval.expires_at.isoformat())  # fmt: skip
-    queue = get_queue("notify")
+    queue = ctx.queue("notify")
     queue.enqueue(Task.SYNC_APPROVAL_CARD, run_id, job_id=ctx.keys.job("approval-card", f"{run_id}-new"),
                   retry=CARD_RETRY, description=f"approval card {run_id}")  # fmt: skip
     # RQ schedules in whole seconds and may run a job up to a second early: aim past the expiry.
@@ -206,7 +205,7 @@ def _decide(
 def request_card_update(ctx: Context, run_id: str) -> None:
     """Have a worker bring the approval card up to date."""
     try:
-        get_queue("notify").enqueue(Task.SYNC_APPROVAL_CARD, run_id, retry=CARD_RETRY,
+        ctx.queue("notify").enqueue(Task.SYNC_APPROVAL_CARD, run_id, retry=CARD_RETRY,
                                     job_id=ctx.keys.job("approval-card", f"{run_id}-{time.time_ns()}"),
                                     description=f"approval card {run_id}")  # fmt: skip
     except RedisError as error:
@@ -228,7 +227,7 @@ def _sync_card(ctx: Context, run_id: str) -> bool:
     role = required_role(runbook, "approve", approval.phase, approval.level) or "approver"
     message = blocks.approval_card(approval, role, level.budget if level else None)
     channel = alert_channels.alert_channel(ctx, runbook)
-    sent = cards.send(get_slack_client(), approval, channel, message, f"approval {run_id}")
+    sent = cards.send(ctx, approval, channel, message, f"approval {run_id}")
     if isinstance(sent, tuple):
         alert_channels.remember(ctx, runbook, sent[0])
         store.update(run_id, cards.place(*sent))

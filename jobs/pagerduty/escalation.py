@@ -18,7 +18,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs.context import Context
 from jobs.core.durations import format_duration
 from jobs.core.task_names import Task
-from jobs.factory import get_queue, get_slack_client
 from jobs.pagerduty.events import cancel_reminder, dispatch, new_event, reminder_job_id, sync_card
 from jobs.records.incidents import Incident, tagged
 from jobs.records.runs import RunRecord, StepRecord
@@ -130,7 +129,7 @@ def _ended(ctx: Context, record: RunRecord) -> list[threading.Thread]:
 def _request_recheck(ctx: Context, record: RunRecord) -> None:
     """Have the monitor measure the alert's health now that its rollback ended."""
     try:
-        get_queue("monitor").enqueue(Task.RECHECK_ALERT, record.alert_id,
+        ctx.queue("monitor").enqueue(Task.RECHECK_ALERT, record.alert_id,
                                      job_id=ctx.keys.job("recheck", record.run_id),
                                      description=f"health re-check after {record.run_id}")  # fmt: skip
     except RedisError as error:
@@ -202,7 +201,7 @@ def schedule_reminder(ctx: Context, incident: Incident, runbook: Runbook | None)
     within = runbook.escalation.stakeholders_within if runbook else 900.0
     when = incident.opened_at + timedelta(seconds=within)
     try:
-        get_queue("notify").enqueue_at(when, Task.REMIND_STAKEHOLDERS, incident.key,
+        ctx.queue("notify").enqueue_at(when, Task.REMIND_STAKEHOLDERS, incident.key,
                                        job_id=reminder_job_id(ctx, incident.key),
                                        description=f"stakeholder reminder for {incident.key}")  # fmt: skip
     except RedisError as error:
@@ -219,7 +218,7 @@ def remind_stakeholders(ctx: Context, key: str) -> bool:
         return False
     text = blocks.stakeholder_reminder(incident, runbook.contacts, runbook.escalation, ctx.clock())
     try:
-        get_slack_client().chat_postMessage(channel=incident.channel or alert_channel(ctx, runbook), text=text)
+        ctx.slack.chat_postMessage(channel=incident.channel or alert_channel(ctx, runbook), text=text)
     except (SlackApiError, SlackClientError, OSError) as error:
         logger.error("incident %s: stakeholder reminder not posted: %s", key, error)
         raise

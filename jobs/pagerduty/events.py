@@ -29,7 +29,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs.context import Context
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue, get_slack_client, pagerduty_events
 from jobs.records.incidents import Incident, fit_summary
 from jobs.runbook.catalog import find_runbook
 from jobs.runbook.model import Runbook
@@ -78,7 +77,7 @@ def dispatch(ctx: Context, event: PagerDutyEvent) -> threading.Thread:
     the retried backstop job that delivers it later if this attempt fails.
     """
     try:
-        get_queue("notify").enqueue_in(
+        ctx.queue("notify").enqueue_in(
             BACKSTOP_DELAY, Task.DELIVER_PAGERDUTY_EVENT, event.id, job_id=ctx.keys.job("pd", event.id),
             retry=DELIVERY_RETRY, description=f"PagerDuty {event.action} {event.incident_key or ''}",
         )  # fmt: skip
@@ -112,7 +111,7 @@ def deliver(ctx: Context, event_id: str) -> bool:
 
 
 def _send(ctx: Context, event: PagerDutyEvent) -> bool:
-    client = pagerduty_events()
+    client = ctx.pagerduty_events()
     runbook = find_runbook(ctx, event.source)  # a broken runbook never stops a page: only its contacts are lost
     if client is None:
         reason = "PAGERDUTY_ROUTING_KEY is not set, so paging is disabled"
@@ -240,7 +239,7 @@ def _post(ctx: Context, runbook: Runbook | None, text: str, thread_of: Incident 
         logger.error("no alert channel to say: %s", text)
         return
     try:
-        get_slack_client().chat_postMessage(channel=channel, text=text,
+        ctx.slack.chat_postMessage(channel=channel, text=text,
                                             thread_ts=thread_of.ts if thread_of else None)  # fmt: skip
     except _SLACK_ERRORS as error:
         logger.error("could not tell Slack: %s (%s)", text, error)
@@ -262,7 +261,7 @@ def _sync_card(ctx: Context, key: str) -> bool:
     if not channel and not incident.ts:
         return False
     message = blocks.incident_card(incident, runbook.escalation if runbook else None)
-    sent = cards.send(get_slack_client(), incident, channel or "", message, f"incident {key}", ctx)
+    sent = cards.send(ctx, incident, channel or "", message, f"incident {key}")
     if isinstance(sent, tuple):
         ctx.incidents.update(key, cards.place(*sent))
     return sent is not False
@@ -277,6 +276,6 @@ def cancel_reminder(ctx: Context, key: str) -> None:
     """Drop the scheduled stakeholder reminder (notified, or resolved): out of the scheduler's
     registry and deleted, so it never fires. (If it fires anyway, it finds nothing to remind.)
     """
-    registry = ScheduledJobRegistry(queue=get_queue("notify", ctx.redis))  # type: ignore[no-untyped-call]
+    registry = ScheduledJobRegistry(queue=ctx.queue("notify"))  # type: ignore[no-untyped-call]
     with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
         registry.remove(reminder_job_id(ctx, key), delete_job=True)

@@ -17,7 +17,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError
-from jobs.factory import get_slack_client, pagerduty_rest
 from jobs.pagerduty.events import cancel_reminder, sync_card
 from jobs.records.incidents import Incident
 from jobs.slack.channel import shared_alert_channel
@@ -32,9 +31,9 @@ _NO_STATUS = {"incident.annotated"}  # events that never change the incident's s
 _SLACK_ERRORS = (SlackApiError, SlackClientError, OSError)
 
 
-def _slack_email(user: str) -> str | None:
+def _slack_email(ctx: Context, user: str) -> str | None:
     try:
-        answer = get_slack_client().users_info(user=user)
+        answer = ctx.slack.users_info(user=user)
     except _SLACK_ERRORS as error:
         logger.info("no e-mail for Slack user %s: %s", user, error)
         return None
@@ -46,8 +45,8 @@ def from_address(ctx: Context, user: str) -> str | None:
     """The `From` of a REST call made for Slack user `user`: their Slack e-mail when it belongs to a
     PagerDuty user, else `PAGERDUTY_FROM_EMAIL`.
     """
-    email = _slack_email(user)
-    rest = pagerduty_rest(email or ctx.settings.pagerduty_from_email)
+    email = _slack_email(ctx, user)
+    rest = ctx.pagerduty_rest(email or ctx.settings.pagerduty_from_email)
     if email and rest is not None:
         with rest:
             if rest.find("users", email, attribute="email") is not None:
@@ -70,7 +69,7 @@ def change_status(ctx: Context, key: str, user: str, status: Literal["acknowledg
     if incident is None:
         raise RollbotError(f"No incident `{key}`.")
     sender = from_address(ctx, user)
-    rest = pagerduty_rest(sender)
+    rest = ctx.pagerduty_rest(sender)
     if rest is None or sender is None:
         missing = "PAGERDUTY_API_TOKEN" if rest is None else "PAGERDUTY_FROM_EMAIL"
         thread_note(ctx, incident, f"<@{user}> asked to mark it {status}, but {missing} is not set: "
@@ -137,7 +136,7 @@ def thread_note(ctx: Context, incident: Incident, text: str) -> None:
     if not (incident.channel and incident.ts):
         return
     try:
-        get_slack_client().chat_postMessage(channel=incident.channel, thread_ts=incident.ts, text=text)
+        ctx.slack.chat_postMessage(channel=incident.channel, thread_ts=incident.ts, text=text)
     except _SLACK_ERRORS as error:
         logger.warning("incident %s: thread note not posted: %s", incident.key, error)
 
@@ -232,7 +231,7 @@ def _known_key(ctx: Context, part: dict[str, Any], pd_id: str | None) -> str | N
 
 def _dedup_key_of(ctx: Context, pd_id: str) -> str | None:
     """The dedup key of PagerDuty incident `pd_id` (REST GET); None without `PAGERDUTY_API_TOKEN`."""
-    rest = pagerduty_rest(ctx.settings.pagerduty_from_email)
+    rest = ctx.pagerduty_rest(ctx.settings.pagerduty_from_email)
     if rest is None:
         return None
     with rest:
@@ -252,6 +251,6 @@ def _post_foreign(ctx: Context, text: str) -> None:
         logger.warning("PagerDuty event not shown in Slack: %s (no alert channel known)", text)
         return
     try:
-        get_slack_client().chat_postMessage(channel=channel, text=text, unfurl_links=False)
+        ctx.slack.chat_postMessage(channel=channel, text=text, unfurl_links=False)
     except _SLACK_ERRORS as error:
         logger.warning("PagerDuty event not shown in Slack: %s (%s)", text, error)

@@ -31,10 +31,14 @@ class RunLease:
         self._seconds = seconds
         self._stopping = threading.Event()
         self._cancelled_by: str | None = None
+        self._away = False
         self._thread = threading.Thread(target=self._keep, name=f"lease-{run_id}", daemon=True)
 
     def __enter__(self) -> RunLease:
-        self._renew()
+        try:
+            self._renew()
+        except RedisError as error:  # a run made without Redis: the lease starts once Redis answers
+            self._unavailable(error)
         self._thread.start()
         return self
 
@@ -65,5 +69,12 @@ class RunLease:
                 if time.monotonic() - renewed >= renew_every:
                     self._renew()
                     renewed = time.monotonic()
+                self._away = False
             except RedisError as error:
-                logger.warning("lease %s: Redis unavailable (%s); the run goes on", self._lease_key, error)
+                self._unavailable(error)
+
+    def _unavailable(self, error: RedisError) -> None:
+        """Said once per outage (the run goes on; its record waits in the journal)."""
+        if not self._away:
+            logger.warning("lease %s: Redis unavailable (%s); the run goes on", self._lease_key, error)
+        self._away = True

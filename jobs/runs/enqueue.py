@@ -16,7 +16,6 @@ from jobs.context import Context
 from jobs.core.exceptions import RollbotError
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
 from jobs.runs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.runs.plan import Plan
@@ -180,7 +179,7 @@ def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
 
 
 def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
-    queue = get_queue(QUEUE_FOR_KIND[record.kind])
+    queue = ctx.queue(QUEUE_FOR_KIND[record.kind])
     description = f"{record.kind} {record.phase} {record.level or ''} by {record.actor}".replace("  ", " ")
     queue.enqueue(
         JOB_FUNCTIONS[record.kind],

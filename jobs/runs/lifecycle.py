@@ -15,7 +15,6 @@ from jobs.context import Context
 from jobs.core.exceptions import RollbotError, RunNotFoundError
 from jobs.core.redis_values import text
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 from jobs.host.process import kill_orphaned_group
 from jobs.records import locks
 from jobs.records.runs import RunRecord
@@ -94,7 +93,7 @@ def follow_up(ctx: Context, run_id: str) -> None:
     enqueue_delivery(ctx, run_id, delay=0)
     try:
         job_id = ctx.keys.job("escalate", run_id)
-        get_queue("notify", ctx.redis).enqueue(Task.ESCALATE_RUN, run_id, job_id=job_id,
+        ctx.queue("notify").enqueue(Task.ESCALATE_RUN, run_id, job_id=job_id,
                                                description=f"escalation of {run_id}")  # fmt: skip
     except RedisError as error:
         logger.error("run %s: escalation not queued: %s", run_id, error)

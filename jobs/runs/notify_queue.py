@@ -14,7 +14,6 @@ from rq import Retry
 
 from jobs.context import Context
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 from jobs.records.runs import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ REPORT_DELAY = timedelta(seconds=3)  # the run's own process posts its final mes
 
 def enqueue_delivery(ctx: Context, run_id: str, delay: float | None = None) -> None:
     """Queue a retried job that syncs the run's message (after `delay` seconds, default 2; 0: now)."""
-    queue = get_queue("notify", ctx.redis)
+    queue = ctx.queue("notify")
     options: dict[str, Any] = {"job_id": ctx.keys.job("notify", run_id), "retry": DELIVERY_RETRY,
                                "description": f"deliver the Slack message of {run_id}"}  # fmt: skip
     try:
@@ -48,7 +47,7 @@ def schedule_report(ctx: Context, record: RunRecord) -> None:
     if record.kind != "rollback" or not record.job_id:
         return
     try:
-        get_queue("notify", ctx.redis).enqueue_in(
+        ctx.queue("notify").enqueue_in(
             REPORT_DELAY,
             Task.POST_INCIDENT_REPORT,
             record.run_id,

@@ -97,7 +97,9 @@ def execute_without_redis(ctx: Context, record: RunRecord, runbook: Runbook,
                 plan.require_checkpoint()
             except RollbotError as error:
                 return refuse(state, error.user_message)
-            return run_steps(ctx, plan, state, lambda: None, notify)
+            fail_fast = ctx.clients.redis_probe()  # never keeps a run made without Redis waiting for it
+            with RunLease(fail_fast, ctx.keys, record.run_id, ctx.settings.rollbot_lease_seconds) as lease:
+                return run_steps(ctx, plan, state, lease.cancel_requested, notify)
         finally:
             local.release()
     finally:

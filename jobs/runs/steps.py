@@ -14,7 +14,6 @@ from pathlib import Path
 from redis.exceptions import RedisError
 
 from jobs.context import Context
-from jobs.factory import redis_client
 from jobs.host import git
 from jobs.host.process import kill_orphaned_group, output_file
 from jobs.records import locks
@@ -35,11 +34,8 @@ RunObserver = Callable[[StepRecord | None], None]  # told of each step change; N
 def open_state(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, online: bool) -> RunState:
     """The run's record held by this process, with its journal open (and locked)."""
     journal = Journal(ctx.settings.rollbot_state_dir, ctx.keys.namespace, record.run_id).open()
-    probe = None
-    if not online:
-        client = redis_client(fail_fast=True)
-        probe = lambda: client  # noqa: E731
-    return RunState(ctx, record, journal, online, probe, plan.budget + locks.LOCK_MARGIN_SECONDS, leased=online)
+    lock_timeout = plan.budget + locks.LOCK_MARGIN_SECONDS
+    return RunState(ctx, record, journal, online, ctx.clients.redis_probe, lock_timeout, leased=True)
 
 
 def run_steps(

@@ -19,7 +19,6 @@ from slack_sdk.models.metadata import Metadata
 
 from jobs.context import Context
 from jobs.core.redis_values import optional_text
-from jobs.factory import get_context
 from jobs.slack import deliveries
 
 logger = logging.getLogger(__name__)
@@ -47,14 +46,12 @@ def locked(ctx: Context, lock_name: str, sync: Callable[[], bool]) -> bool:
             lock.release()
 
 
-def send(
-    client: WebClient, card: Placed, channel: str, message: Message, what: str, ctx: Context | None = None
-) -> tuple[str, str] | bool:
+def send(ctx: Context, card: Placed, channel: str, message: Message, what: str) -> tuple[str, str] | bool:
     """Update the card where it is, or post it in `channel`. Returns where a new post landed
     (channel, ts), True for an update, False when Slack did not take it (logged; remembered, so
     the delivery that finally gets through says in the card's thread that it is late).
     """
-    ctx = ctx or get_context()
+    client = ctx.slack
     text, blocks, metadata = message
     try:
         if card.channel and card.ts:

@@ -28,7 +28,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs import chains
 from jobs.context import Context
 from jobs.core.task_names import Task
-from jobs.factory import get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def run_chain(ctx: Context, client: WebClient, name: str, generation: str) -> st
 
 def undelivered(ctx: Context) -> list[Job]:
     """Slack delivery jobs whose retries ran out (still failed), oldest first."""
-    registry = FailedJobRegistry(queue=get_queue("notify", ctx.redis))
+    registry = FailedJobRegistry(queue=ctx.queue("notify"))
     found = Job.fetch_many(registry.get_job_ids(), connection=ctx.redis)
     jobs = [job for job in found if job is not None and job.func_name in SLACK_TASKS]
     return sorted(jobs, key=lambda job: job.created_at)
@@ -85,7 +84,7 @@ def undelivered(ctx: Context) -> list[Job]:
 
 def redeliver(ctx: Context, client: WebClient) -> str:
     """Give up what is older than the retention; keep the rest; queue it again once Slack answers."""
-    registry = FailedJobRegistry(queue=get_queue("notify", ctx.redis))
+    registry = FailedJobRegistry(queue=ctx.queue("notify"))
     now = ctx.clock()
     retention = timedelta(seconds=ctx.settings.rollbot_slack_retention)
     waiting: dict[tuple[str, str], Job] = {}  # the newest job per message or card
