@@ -20,7 +20,7 @@ from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import Process, Settings, get_settings
 from jobs.factory import get_context, get_redis
 from jobs.records import audit, journal
-from jobs.report.report import build_report
+from jobs.report import build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook

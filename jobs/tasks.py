@@ -11,24 +11,23 @@ from typing import Any
 import pagerduty
 from rq import get_current_job
 
-from jobs import chains
+from jobs import chains, report
 from jobs.alerts import intake as alert_intake
 from jobs.alerts import monitor
 from jobs.alerts import response as alert_response
 from jobs.alerts import rules as alert_rules
-from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
+from jobs.core.exceptions import DeliveryFailed, RollbotError, RunbookError, UnknownTargetError
 from jobs.factory import get_context
 from jobs.guardrails import access, approvals
 from jobs.pagerduty import escalation
 from jobs.pagerduty.escalation import RunEscalation
 from jobs.pagerduty.events import deliver
 from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
-from jobs.report import report
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
 from jobs.slack import channel as alert_channel
-from jobs.slack.notifier import DeliveryFailed, RunMessage, RunNotifier
+from jobs.slack.notifier import RunMessage, RunNotifier
 
 logger = logging.getLogger(__name__)
 

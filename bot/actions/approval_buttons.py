@@ -11,9 +11,8 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import AccessDenied, RollbotError
 from jobs.guardrails import approvals
-from jobs.guardrails.access import AccessDenied
 from jobs.records.approvals import ApprovalStore
 from jobs.slack import blocks
 from jobs.slack.channel import shared_alert_channel

@@ -10,8 +10,7 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.core.exceptions import RollbotError
-from jobs.guardrails.access import AccessDenied
+from jobs.core.exceptions import AccessDenied, RollbotError
 from jobs.guardrails.approvals import request_approval
 from jobs.records.runs import RunRecord
 from jobs.runs.enqueue import Origin, enqueue_once

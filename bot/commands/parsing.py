@@ -6,17 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import UsageError
 from jobs.runbook.catalog import Catalog
 from jobs.slack.blocks import help_text
 
 MAX_TEXT = 200  # no valid command is longer
 _WORD = re.compile(r"^[A-Za-z0-9_.:-]+$")
 SUBCOMMANDS = ("status", "history", "cancel", "help")
-
-
-class UsageError(RollbotError):
-    """The command text is not something rollbot understands; the message says what is valid."""
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import parse_phase_only
-from jobs.core.exceptions import RollbotError
-from jobs.guardrails.access import AccessDenied, check_channel
+from jobs.core.exceptions import AccessDenied, RollbotError
+from jobs.guardrails.access import check_channel
 from jobs.runs.enqueue import enqueue_run
-from jobs.runs.plan import Kind, select
+from jobs.runs.plan import KIND_TITLES, Kind, select
 from jobs.slack import blocks
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def start(ack: Ack, respond: Respond, command: dict[str, Any], kind: Kind, name:
                              reason=denied.user_message)  # fmt: skip
         ack(response_type="ephemeral", text=denied.user_message)
         return
-    ack(response_type="ephemeral", text=f"⏳ Queuing {blocks.KIND_TITLES[kind].lower()} for {plan.phase_name}…")
+    ack(response_type="ephemeral", text=f"⏳ Queuing {KIND_TITLES[kind].lower()} for {plan.phase_name}…")
     try:
         record = enqueue_run(deps.context(), deps.plan(book, kind, phase), deps.actor(user))
     except RedisError:

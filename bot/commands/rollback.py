@@ -11,8 +11,8 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
-from jobs.core.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
-from jobs.guardrails.access import AccessDenied, check_channel, check_channel_any
+from jobs.core.exceptions import AccessDenied, AnalysisOnlyError, RollbotError, UnknownTargetError
+from jobs.guardrails.access import check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
 from jobs.runs.lifecycle import cancel_run

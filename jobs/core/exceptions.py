@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class RollbotError(Exception):
     """Root of rollbot's errors. `user_message` is safe to show in Slack or a terminal."""
@@ -38,3 +40,35 @@ class AnalysisOnlyError(RollbotError):
 
 class RunNotFoundError(RollbotError):
     """No run record with that id."""
+
+
+class AccessDenied(RollbotError):
+    """The user lacks the role an action needs; the message names the role."""
+
+
+class DeliveryFailed(RollbotError):
+    """Slack could not be reached or refused the update; the delivery job is retried."""
+
+
+class RunInProgressError(RollbotError):
+    """Another run of the same service is queued or running."""
+
+
+class UsageError(RollbotError):
+    """The command text is not something rollbot understands; the message says what is valid."""
+
+
+class GitError(RollbotError):
+    """A git command failed; the message holds the command and git's own words."""
+
+
+class GitStopped(GitError):
+    """A git command was killed (with its process group) at its deadline or on a cancel request.
+    `notes` says what the step had done before (a stash, a tag).
+    """
+
+    def __init__(self, message: str, ending: Literal["deadline", "stopped"], reason: str | None) -> None:
+        super().__init__(message)
+        self.ending = ending
+        self.reason = reason
+        self.notes: list[str] = []

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs import chains
 from jobs.context import Context
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import AccessDenied
 from jobs.core.task_names import Task
 from jobs.runbook.model import Runbook
 
@@ -31,10 +31,6 @@ HOW_TO_GRANT = (
     "```access:\n  roles:\n    operator: {users: [U0123ONCALL], groups: [S0ONCALL]}\n"
     "    approver: {users: [U0456LEAD]}\n  default: operator\n  actions: {approve: approver}```"
 )
-
-
-class AccessDenied(RollbotError):
-    """The user lacks the role an action needs; the message names the role."""
 
 
 def required_role(runbook: Runbook, action: Action, phase: str | None = None, level: str | None = None) -> str | None:

@@ -15,10 +15,10 @@ from redis.lock import Lock
 from rq import Retry
 
 from jobs.context import Context
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import AccessDenied, RollbotError
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
-from jobs.guardrails.access import AccessDenied, required_role
+from jobs.guardrails.access import required_role
 from jobs.records.approvals import Approval, ApprovalState, ApprovalStore
 from jobs.records.runs import RunRecord, new_run_id
 from jobs.runbook.catalog import runbook_for

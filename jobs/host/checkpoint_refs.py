@@ -14,7 +14,8 @@ from pathlib import Path
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from jobs.host.git import GitError, git
+from jobs.core.exceptions import GitError
+from jobs.host.git import git
 from jobs.records.checkpoints import HISTORY_LENGTH, Checkpoint, CheckpointStore
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import GitError, GitStopped
 from jobs.core.settings import PRIVATE_ENV_PREFIXES, SETTING_NAMES
 from jobs.host.process import public_environment, run_process
 from jobs.records.checkpoints import Checkpoint
@@ -27,22 +27,6 @@ _STASH_IDENTITY = {
     "GIT_COMMITTER_NAME": "rollbot",
     "GIT_COMMITTER_EMAIL": "rollbot@localhost",
 }
-
-
-class GitError(RollbotError):
-    """A git command failed; the message holds the command and git's own words."""
-
-
-class GitStopped(GitError):
-    """A git command was killed (with its process group) at its deadline or on a cancel request.
-    `notes` says what the step had done before (a stash, a tag).
-    """
-
-    def __init__(self, message: str, ending: Literal["deadline", "stopped"], reason: str | None) -> None:
-        super().__init__(message)
-        self.ending = ending
-        self.reason = reason
-        self.notes: list[str] = []
 
 
 @dataclass(frozen=True)

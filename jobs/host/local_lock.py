@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import IO
 
-from jobs.host.git import GitError, git
+from jobs.core.exceptions import GitError
+from jobs.host.git import git
 
 
 def lock_path(repo: Path, service: str, lane: str, fallback_dir: Path) -> Path:

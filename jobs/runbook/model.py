@@ -42,8 +42,8 @@ class StepBase(StrictModel):
 
     @property
     def title(self) -> str:
-        """The name people see: the step's `name`, else what it runs."""
-        return self.name or self.describe()
+        """The name people see: the step's `name`, else what kind of step it is (its `uses`)."""
+        return self.name or str(getattr(self, "uses", "step"))
 
     def describe(self) -> str:
         """What the step does, in one line."""
@@ -55,6 +55,11 @@ class CommandStep(StepBase):
 
     run: Annotated[list[str], Field(min_length=1)]
     env: dict[str, str] = {}
+
+    @property
+    def title(self) -> str:
+        """The step's `name`, else its program (and first two arguments)."""
+        return self.name or (self.run[0] if len(self.run) == 1 else shlex.join(self.run[:3]))
 
     def describe(self) -> str:
         """The command line, quoted as a shell would need it."""

@@ -13,7 +13,7 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from jobs.context import Context
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import RunInProgressError
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
 from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
@@ -54,10 +54,6 @@ def new_record(
         budget=plan.budget,
         **(values | fields),
     )
-
-
-class RunInProgressError(RollbotError):
-    """Another run of the same service is queued or running."""
 
 
 def cli_actor() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from jobs.core.durations import format_duration
-from jobs.core.exceptions import RollbotError
+from jobs.core.exceptions import GitStopped, RollbotError
 from jobs.core.redaction import Redactor
 from jobs.core.settings import PRIVATE_ENV_PREFIXES, SETTING_NAMES
 from jobs.host import git, health
@@ -28,7 +28,7 @@ from jobs.runbook.model import (
     WaitUntilHealthyStep,
 )
 from jobs.runbook.placeholders import substitute
-from jobs.runs.plan import Plan, command_text, step_title
+from jobs.runs.plan import Plan, command_text
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def step_environment(run_id: str, plan: Plan) -> dict[str, str]:
 def new_step_records(plan: Plan, redactor: Redactor) -> list[StepRecord]:
     """A pending record per step of the plan (secrets in a command line are masked)."""
     return [
-        StepRecord(index=i, title=redactor(step_title(step)), command=redactor(command_text(step, plan)))
+        StepRecord(index=i, title=redactor(step.title), command=redactor(command_text(step, plan)))
         for i, step in enumerate(plan.steps)
     ]
 
@@ -209,7 +209,7 @@ class Executor:
         limits = git.GitLimits(env=self.env, deadline=deadline, should_stop=self.should_stop, on_start=started)
         try:
             return self._checkpoint(step, limits) if isinstance(step, GitCheckpointStep) else self._reset(limits)
-        except git.GitStopped as stopped:
+        except GitStopped as stopped:
             if stopped.ending == "deadline":
                 return StepOutcome("timed_out", notes=[*stopped.notes, stopped.user_message])
             return StepOutcome("cancelled", notes=[*stopped.notes, f"cancelled by {stopped.reason}"])

@@ -212,19 +212,13 @@ def command_text(step: StepBase, plan: Plan) -> str:
     return step.describe()
 
 
-def step_title(step: StepBase) -> str:
-    """The step's name, or for unnamed steps what kind of step it is."""
-    if step.name:
-        return step.name
-    if isinstance(step, CommandStep):
-        return step.run[0] if len(step.run) == 1 else shlex.join(step.run[:3])
-    return str(getattr(step, "uses", "step"))
+KIND_TITLES = {"rollback": "Rollback", "preflight": "Pre-flight checks", "validation": "Validation"}
 
 
 def render_plan(plan: Plan) -> str:
     """The plan as plain text, for the terminal (Slack builds its own blocks from the same Plan)."""
     phase = plan.phase
-    header = {"rollback": "Rollback", "preflight": "Pre-flight checks", "validation": "Validation"}[plan.kind]
+    header = KIND_TITLES[plan.kind]
     lines = [f"{header} — {plan.runbook.service} {plan.phase_name} ({phase.title}), risk {phase.risk}"]
     if plan.level_name:
         level = phase.levels[plan.level_name]
@@ -246,5 +240,5 @@ def render_plan(plan: Plan) -> str:
     for i, step in enumerate(plan.steps, 1):
         timeout = f"  [timeout {format_duration(step.timeout)}]" if step.timeout else ""
         keep_going = "  [continues on failure]" if step.continue_on_failure else ""
-        lines.append(f"  {i}. {step_title(step)}: {command_text(step, plan)}{timeout}{keep_going}")
+        lines.append(f"  {i}. {step.title}: {command_text(step, plan)}{timeout}{keep_going}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 from redis.exceptions import RedisError
 
 from jobs.context import Context
+from jobs.core.exceptions import GitError
 from jobs.host import git
 from jobs.host.process import kill_orphaned_group, output_file
 from jobs.records import locks
@@ -204,5 +205,5 @@ def _stopped_from_terminal(ctx: Context, state: RunState) -> None:
 def _head(repo: Path) -> str | None:
     try:
         return git.head(repo)
-    except git.GitError:
+    except GitError:
         return None

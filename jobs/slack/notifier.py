@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
-from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
+from jobs.core.exceptions import RunbookError, UnknownTargetError
 from jobs.core.redis_values import text
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.catalog import runbook_for
@@ -41,10 +41,6 @@ MIN_UPDATE_INTERVAL = 1.0  # at most one chat.update per second per message
 LOCK_SECONDS = 60  # one sync at a time per message; a process that died mid-sync holds it this long
 _SLACK_ERRORS = (SlackApiError, SlackClientError, URLError, OSError)
 _NOT_SUCCEEDED = ("failed", "timed_out", "budget_exceeded", "cancelled", "interrupted")
-
-
-class DeliveryFailed(RollbotError):
-    """Slack could not be reached or refused the update; the delivery job is retried."""
 
 
 def alert_channel(ctx: Context, runbook: Runbook) -> str:

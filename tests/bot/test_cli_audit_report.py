@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from jobs import report
 from jobs.context import Context
 from jobs.records import audit
-from jobs.report import report
 from jobs.runbook.loader import load_runbook
 from tests.bot.test_cli import rollbot
 from tests.conftest import write_runbook

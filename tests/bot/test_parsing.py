@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands.parsing import Command, UsageError, parse_phase_only, parse_rollback
+from bot.commands.parsing import Command, parse_phase_only, parse_rollback
+from jobs.core.exceptions import UsageError
 from jobs.runbook.catalog import load_catalog
 from tests.conftest import make_repo, write_runbook
 from tests.jobs.runbook.test_catalog import folder_of

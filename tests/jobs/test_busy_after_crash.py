@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
+from jobs.core.exceptions import RunInProgressError
 from jobs.records.locks import holder
-from jobs.runs.enqueue import RunInProgressError, create_run, enqueue_run
+from jobs.runs.enqueue import create_run, enqueue_run
 from jobs.runs.lifecycle import STRANDED_AFTER_SECONDS
 from jobs.runs.plan import select
 from tests.conftest import pid_alive, start_worker, stop_worker, wait_for

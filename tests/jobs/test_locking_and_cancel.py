@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
+from jobs.core.exceptions import RunInProgressError
 from jobs.records.locks import holder
 from jobs.records.runs import RunRecord
 from jobs.runbook.loader import load_runbook
-from jobs.runs.enqueue import RunInProgressError, create_run, enqueue_job, enqueue_run
+from jobs.runs.enqueue import create_run, enqueue_job, enqueue_run
 from jobs.runs.lifecycle import cancel_run, sweep_interrupted
 from jobs.runs.plan import Plan, select, with_checkpoint
 from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, stop_worker, wait_for, write_runbook

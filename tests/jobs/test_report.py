@@ -10,21 +10,20 @@ from pathlib import Path
 import pytest
 from rq.registry import ScheduledJobRegistry
 
+from jobs import report
 from jobs.context import Context
-from jobs.core.exceptions import RollbotError, RunNotFoundError
+from jobs.core.exceptions import DeliveryFailed, RollbotError, RunNotFoundError
 from jobs.core.redis_values import text
 from jobs.factory import get_queue, get_slack_client
 from jobs.records.alerts import Alert
 from jobs.records.audit import AuditEntry
 from jobs.records.incidents import Incident
 from jobs.records.runs import RunRecord, StepRecord
-from jobs.report import report
 from jobs.runbook.loader import load_runbook
 from jobs.runs import notify_queue
 from jobs.runs.enqueue import Origin, create_run, enqueue_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
-from jobs.slack.notifier import DeliveryFailed
 from tests.conftest import LEAD, ONCALL, STRANGER, run_worker
 from tests.jobs.test_escalation import FAILING_DEPLOY, phase3
 from tests.standins.pagerduty import PagerDutyStandIn

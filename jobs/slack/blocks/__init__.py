@@ -1,0 +1,51 @@
+"""Block Kit builders (slack_sdk models), one module per card or message; side-effect free.
+Callers use `from jobs.slack import blocks` and `blocks.<builder>`: every public builder is here.
+"""
+
+from jobs.slack.blocks.alert import ALERT_HEADERS, SILENCE_MINUTES, alert_card, alert_rollback_level, format_value
+from jobs.slack.blocks.approval import APPROVAL_STATE_LINES, approval_card, approval_requested
+from jobs.slack.blocks.incident import delivered_late, incident_card, phone_escalation, stakeholder_reminder
+from jobs.slack.blocks.runs import (
+    ChecklistState,
+    failure_reply,
+    help_text,
+    manual_fallback,
+    note,
+    plan_message,
+    result_line,
+    run_list,
+    run_message,
+    step_line,
+)
+from jobs.slack.blocks.words import ICONS, RESULT_WORDS, SECTION_LIMIT, clip, target, who
+
+__all__ = [
+    "ALERT_HEADERS",
+    "APPROVAL_STATE_LINES",
+    "ICONS",
+    "RESULT_WORDS",
+    "SECTION_LIMIT",
+    "SILENCE_MINUTES",
+    "ChecklistState",
+    "alert_card",
+    "alert_rollback_level",
+    "approval_card",
+    "approval_requested",
+    "clip",
+    "delivered_late",
+    "failure_reply",
+    "format_value",
+    "help_text",
+    "incident_card",
+    "manual_fallback",
+    "note",
+    "phone_escalation",
+    "plan_message",
+    "result_line",
+    "run_list",
+    "run_message",
+    "stakeholder_reminder",
+    "step_line",
+    "target",
+    "who",
+]
