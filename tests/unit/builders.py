@@ -4,6 +4,7 @@ the Block Kit checks every builder's output goes through.
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 from collections.abc import Iterator, Sequence
@@ -79,8 +80,11 @@ RUNBOOK_YAML = textwrap.dedent("""\
     """)
 
 
+@functools.cache
 def runbook(text: str = RUNBOOK_YAML) -> Runbook:
-    """The small runbook above, through the loader (its `repo` is absolute, so no file is read)."""
+    """The small runbook above, through the loader (its `repo` is absolute, so no file is read).
+    Parsed once per text: a runbook is frozen, so tests can share it.
+    """
     return parse_runbook(text, "billing.yaml", Path("/srv"))
 
 

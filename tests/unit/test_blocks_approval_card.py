@@ -54,3 +54,9 @@ def test_the_requester_reads_where_and_until_when_to_get_approval() -> None:
     said = approval_requested(approval(), "#alerts")
     assert said.startswith("✋ Approval requested for phase3 level3 (run `rb-20261125-174233-aaaa`)")
     assert "on the card in #alerts before 17:57 UTC" in said
+
+
+def test_the_longest_names_a_runbook_allows_still_render_valid_blocks() -> None:
+    longest = "x" * 40  # runbook names are at most 40 characters
+    _, blocks, _ = approval_card(approval(service=longest, phase=longest, level=longest), "approver", 60.0)
+    assert action_ids(blocks) == ["approval_approve", "approval_reject"]

@@ -146,3 +146,10 @@ def test_failure_reply_quotes_the_output_tail() -> None:
     assert reply.startswith("❌ Step 2 *Migrate* failed: exit code 2\n```")
     assert reply.endswith("boom```") and len(reply) < 2900
     assert "(no output)" in failure_reply(step(0, "timed_out"))
+
+
+def test_the_longest_names_a_runbook_allows_still_render_valid_blocks() -> None:
+    longest = "x" * 40  # runbook names are at most 40 characters
+    record = run("failed", service=longest, phase=longest, level=longest, steps=[step(0, "failed")])
+    _, blocks, _ = run_message(record, NOW, next_level="y" * 40)
+    assert buttons(blocks)["rollback_escalate"]["text"]["text"] == "Escalate to " + "y" * 40
