@@ -33,7 +33,7 @@ class Match:
 
 def builtin_rule(runbook: Runbook) -> AlertRule:
     """The manual's monitor line: a card and a page (`suggest`), proposing the golden path's
-    `on_breach` rollback when the runbook has one. It never rolls back by itself (DESIGN.md).
+    `on_breach` rollback when the runbook has one. It never rolls back by itself (docs/monitoring.md).
     """
     source = runbook.health.get("golden_path") or next(iter(runbook.health.values()), None)
     breach = source.on_breach if source else None

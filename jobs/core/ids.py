@@ -1,4 +1,4 @@
-"""Identifiers integrations, tests and people's muscle memory depend on (DESIGN.md, fixed)."""
+"""Identifiers integrations, tests and people's muscle memory depend on (fixed: docs/slack.md lists them)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ Process = Literal["web", "worker", "cli", "socket"]
 
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-# Which settings each process cannot start without (DESIGN.md: "required for web/worker").
+# Which settings each process cannot start without (docs/settings.md).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "web": ("slack_bot_token", "slack_signing_secret"),
     "worker": ("slack_bot_token",),
@@ -41,7 +41,7 @@ def default_state_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Every setting named in DESIGN.md and `.env.example`, read from the environment."""
+    """Every setting in `.env.example` (docs/settings.md), read from the environment."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore")
 

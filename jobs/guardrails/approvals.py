@@ -1,5 +1,5 @@
 """The two-person rule: a level with `approvals: 2` starts only when a second person holding the
-approver role approves it (DESIGN.md). The requester's confirm posts the approval card and counts
+approver role approves it (docs/slack.md). The requester's confirm posts the approval card and counts
 as the first approval; the request expires after `ROLLBOT_APPROVAL_EXPIRY` (15 minutes).
 """
 

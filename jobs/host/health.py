@@ -29,7 +29,7 @@ def http_client(ca_bundle: Path | None, timeout: float) -> httpx.Client:
 
 
 def normalize(value: float) -> float:
-    """A health value ≤ 1 is a fraction; > 1 is a percentage (DESIGN.md)."""
+    """A health value ≤ 1 is a fraction; > 1 is a percentage (docs/runbook.md)."""
     return value / 100 if value > 1 else value
 
 

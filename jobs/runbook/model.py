@@ -1,4 +1,4 @@
-"""The runbook format (DESIGN.md "Runbook format"), validated with pydantic; unknown keys are errors."""
+"""The runbook format (docs/runbook.md), validated with pydantic; unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ STEP_KINDS = ("run", "git.checkpoint", "git.reset_to_checkpoint", "http.check", 
 
 
 class Threshold(StrictModel):
-    """A metric's limits. Fractions ≤ 1; values > 1 are percentages (DESIGN.md)."""
+    """A metric's limits. Fractions ≤ 1; values > 1 are percentages (docs/runbook.md)."""
 
     label: str | None = None
     field: str | None = None

@@ -15,13 +15,13 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.metadata import Metadata
 
-from jobs.alerts import Alert
-from jobs.approvals_model import Approval
-from jobs.checkpoints import Checkpoint
-from jobs.incidents import Incident
+from jobs.records.alerts import Alert
+from jobs.records.approvals import Approval
+from jobs.records.checkpoints import Checkpoint
+from jobs.records.incidents import Incident
+from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.loader import parse_runbook
 from jobs.runbook.model import Runbook
-from jobs.runs import RunRecord, StepRecord
 
 T0 = datetime(2026, 11, 25, 17, 42, 33, tzinfo=UTC)
 

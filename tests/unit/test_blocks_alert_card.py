@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.alerts import AlertState
-from jobs.blocks import alert_card, alert_rollback_level, format_value
-from jobs.ids import ActionId
+from jobs.core.ids import ActionId
+from jobs.records.alerts import AlertState
+from jobs.slack.blocks import alert_card, alert_rollback_level, format_value
 from tests.unit.builders import T0, action_ids, alert, all_text, buttons, checkpoint, metadata_of, valid_blocks
 
 NOW = T0 + timedelta(seconds=5)
@@ -108,3 +108,12 @@ def test_a_huge_detail_is_clipped_and_still_valid() -> None:
     _, blocks, _ = alert_card(alert(detail="x" * 10_000, decision="Rolled back automatically"), NOW)
     section = valid_blocks(blocks)[1]["text"]["text"]
     assert len(section) <= 3000 and section.endswith("… (truncated)")
+
+
+def test_the_longest_phase_and_level_names_still_make_a_card_slack_accepts() -> None:
+    long_phase, long_level = "p" * 40, "l" * 40  # the longest names a runbook allows
+    _, blocks, _ = alert_card(alert(phase=long_phase, level=long_level), NOW, checkpoint())
+    valid_blocks(blocks)
+    button = buttons(blocks)["alert_rollback"]
+    assert len(button["text"]["text"]) <= 75 and button["text"]["text"].endswith("…")
+    assert len(button["confirm"]["text"]["text"]) <= 300

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.approvals_model import ApprovalState
-from jobs.blocks import approval_card, approval_requested
-from jobs.ids import ActionId
+from jobs.core.ids import ActionId
+from jobs.records.approvals import ApprovalState
+from jobs.slack.blocks import approval_card, approval_requested
 from tests.unit.builders import T0, action_ids, all_text, approval, buttons, metadata_of, valid_blocks
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobs.blocks import ChecklistState, run_message
-from jobs.ids import ActionId
-from jobs.plan import manual_checklist_items
-from jobs.runs import RunRecord
+from jobs.core.ids import ActionId
+from jobs.records.runs import RunRecord
+from jobs.runs.plan import manual_checklist_items
+from jobs.slack.blocks import ChecklistState, run_message
 from tests.unit.builders import T0, action_ids, all_text, buttons, run, runbook, step, valid_blocks
 
 NOW = T0 + timedelta(minutes=5)

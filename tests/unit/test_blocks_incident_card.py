@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.blocks import delivered_late, incident_card, phone_escalation, stakeholder_reminder
-from jobs.ids import ActionId
-from jobs.incidents import IncidentStatus
+from jobs.core.ids import ActionId
+from jobs.records.incidents import IncidentStatus
 from jobs.runbook.model import Escalation
+from jobs.slack.blocks import delivered_late, incident_card, phone_escalation, stakeholder_reminder
 from tests.unit.builders import T0, action_ids, all_text, buttons, incident, metadata_of, runbook, valid_blocks
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from jobs.blocks import plan_message
-from jobs.ids import ActionId
-from jobs.plan import select, with_checkpoint
+from jobs.core.ids import ActionId
+from jobs.runs.plan import select, with_checkpoint
+from jobs.slack.blocks import plan_message
 from tests.unit.builders import action_ids, all_text, buttons, checkpoint, runbook, valid_blocks
 
 

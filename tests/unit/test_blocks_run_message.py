@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.blocks import failure_reply, result_line, run_message, step_line, who
-from jobs.ids import ActionId
-from jobs.notifier import next_level
-from jobs.runs import RunStatus
+from jobs.core.ids import ActionId
+from jobs.records.runs import RunStatus
+from jobs.slack.blocks import failure_reply, result_line, run_message, step_line, who
+from jobs.slack.notifier import next_level
 from tests.unit.builders import T0, action_ids, all_text, buttons, metadata_of, run, runbook, step, valid_blocks
 
 NOW = T0 + timedelta(seconds=40)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobs.blocks import help_text, manual_fallback, run_list
-from jobs.plan import select
 from jobs.runbook.catalog import Catalog
+from jobs.runs.plan import select
+from jobs.slack.blocks import help_text, manual_fallback, run_list
 from tests.unit.builders import T0, other_runbook, run, runbook, step
 
 

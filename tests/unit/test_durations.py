@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.durations import format_duration, parse_duration
+from jobs.core.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from jobs.keys import QUEUE_NAMES, Keys
+from jobs.core.keys import QUEUE_NAMES, Keys
 
 KEYS = Keys("rb-test")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.parsing import MAX_TEXT, Command, UsageError, parse_phase_only, parse_rollback
+from bot.commands.parsing import MAX_TEXT, Command, parse_phase_only, parse_rollback
+from jobs.core.exceptions import UsageError
 from jobs.runbook.catalog import Catalog
 from tests.unit.builders import other_runbook, runbook
 

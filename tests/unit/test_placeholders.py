@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.plan import resolve
 from jobs.runbook.placeholders import placeholder_names, substitute
+from jobs.runs.plan import resolve
 
 
 def test_names_are_found_in_order_and_double_braces_are_literal() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.exceptions import AnalysisOnlyError, NoCheckpointError, UnknownTargetError
-from jobs.plan import CHECKLIST_PHASE, command_text, level_list, render_plan, select, step_title, with_checkpoint
+from jobs.core.exceptions import AnalysisOnlyError, NoCheckpointError, UnknownTargetError
 from jobs.runbook.model import CommandStep, GitCheckpointStep
+from jobs.runs.plan import CHECKLIST_PHASE, command_text, level_list, render_plan, select, with_checkpoint
 from tests.unit.builders import RUNBOOK_YAML, checkpoint, runbook
 
 
@@ -50,9 +50,9 @@ def test_unknown_or_impossible_targets_are_clear_errors(
 def test_validation_runs_the_phase_steps_then_the_checklist_commands() -> None:
     book = runbook()
     plan = select(book, "validation", "phase3")
-    assert [step_title(s) for s in plan.steps] == ["Smoke tests", "Health endpoint answers"]
+    assert [s.title for s in plan.steps] == ["Smoke tests", "Health endpoint answers"]
     assert command_text(plan.steps[1], plan) == "curl -f https://billing-prod.example/health"
-    assert [step_title(s) for s in select(book, "validation", "phase2").steps] == ["Health endpoint answers"]
+    assert [s.title for s in select(book, "validation", "phase2").steps] == ["Health endpoint answers"]
 
 
 def test_validation_with_nothing_to_run_is_an_error() -> None:
@@ -106,10 +106,10 @@ def test_command_text_of_each_step_kind() -> None:
 
 
 def test_step_titles_for_unnamed_steps() -> None:
-    assert step_title(CommandStep(run=["echo"])) == "echo"
-    assert step_title(CommandStep(run=["kubectl", "rollout", "undo", "deploy/x"])) == "kubectl rollout undo"
-    assert step_title(CommandStep(name="Named", run=["x"])) == "Named"
-    assert step_title(GitCheckpointStep(uses="git.checkpoint")) == "git.checkpoint"
+    assert CommandStep(run=["echo"]).title == "echo"
+    assert CommandStep(run=["kubectl", "rollout", "undo", "deploy/x"]).title == "kubectl rollout undo"
+    assert CommandStep(name="Named", run=["x"]).title == "Named"
+    assert GitCheckpointStep(uses="git.checkpoint").title == "git.checkpoint"
 
 
 def test_level_list_and_render_plan_for_the_terminal() -> None:

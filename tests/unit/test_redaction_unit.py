@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from jobs.redaction import MASK, RedactingFormatter, Redactor, redact_handlers
+from jobs.core.redaction import MASK, RedactingFormatter, Redactor, redact_handlers
 
 
 def test_configured_secrets_are_masked_longest_first_and_short_ones_ignored() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.audit import AuditEntry
-from jobs.report import MANUAL_POST_ROLLBACK_ACTIONS, ReportData, duration_text, render, timeline
-from jobs.runs import RunRecord
+from jobs.records.audit import AuditEntry
+from jobs.records.runs import RunRecord
+from jobs.report import MANUAL_POST_ROLLBACK_ACTIONS, ReportData, duration_text, render
+from jobs.report.timeline import timeline
 from tests.unit.builders import RUNBOOK_YAML, T0, alert, incident, run, runbook, step
 
 

@@ -19,7 +19,7 @@ from slack_sdk.models.metadata import Metadata
 from jobs.core.ids import ActionId, MetadataType
 from jobs.records.alerts import Alert
 from jobs.records.checkpoints import Checkpoint
-from jobs.slack.blocks.words import clip, who
+from jobs.slack.blocks.words import clip, shorten, who
 
 # --- alerts ----------------------------------------------------------------------------------
 
@@ -96,6 +96,10 @@ def alert_rollback_level(alert: Alert) -> str | None:
     return alert.level
 
 
+BUTTON_TEXT_LIMIT = 75  # Slack's limits for a button's text and its confirm dialog's text
+CONFIRM_TEXT_LIMIT = 300
+
+
 def _alert_buttons(alert: Alert, checkpoint: Checkpoint | None = None) -> list[ButtonElement]:
     if not alert.is_open:
         return []
@@ -104,10 +108,11 @@ def _alert_buttons(alert: Alert, checkpoint: Checkpoint | None = None) -> list[B
     if level is not None:
         resets = f" Checkpoint: {checkpoint.tag} ({checkpoint.commit[:12]})." if checkpoint else ""
         buttons.append(ButtonElement(
-            text=f"Roll back {alert.phase} {level}", action_id=ActionId.ALERT_ROLLBACK, style="danger",
-            value=f"{alert.alert_id}|{level}",
-            confirm=ConfirmObject(title="Roll back now?", text=f"Starts rollback {alert.phase} {level} of "
-                                  f"{alert.service} at once.{resets}", confirm="Roll back", deny="Not yet"),
+            text=shorten(f"Roll back {alert.phase} {level}", BUTTON_TEXT_LIMIT), action_id=ActionId.ALERT_ROLLBACK,
+            style="danger", value=f"{alert.alert_id}|{level}",
+            confirm=ConfirmObject(title="Roll back now?", text=shorten(f"Starts rollback {alert.phase} {level} of "
+                                  f"{alert.service} at once.{resets}", CONFIRM_TEXT_LIMIT),
+                                  confirm="Roll back", deny="Not yet"),
         ))  # fmt: skip
     if alert.state == "firing":
         label = "Keep watching" if alert.kind == "inconclusive" else "Acknowledge"

@@ -27,7 +27,13 @@ RESULT_WORDS = {
 
 
 def clip(text: str, limit: int = SECTION_LIMIT) -> str:
+    """`text` within `limit` characters, saying it was cut (section texts)."""
     return text if len(text) <= limit else text[: limit - 20] + "\n… (truncated)"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` within `limit` characters, on one line, ending with … when cut (button texts)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def who(actor: str) -> str:
