@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from jobs.core.durations import parse_duration
+from jobs.runbook.schedule import Readiness, RehearsalSchedule
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -55,6 +56,7 @@ class CommandStep(StepBase):
 
     run: Annotated[list[str], Field(min_length=1)]
     env: dict[str, str] = {}
+    rehearse: Literal["run"] | Annotated[list[str], Field(min_length=1)] | None = None  # else skipped there
 
     @property
     def title(self) -> str:
@@ -247,7 +249,7 @@ class Role(StrictModel):
     groups: list[str] = []
 
 
-ACCESS_ACTIONS = ("rollback", "preflight", "validate", "cancel", "verify", "approve", "incident")
+ACCESS_ACTIONS = ("rollback", "preflight", "validate", "cancel", "verify", "approve", "incident", "rehearse")
 
 
 class Access(StrictModel):
@@ -320,6 +322,7 @@ class Level(StrictModel):
     budget: Duration
     approvals: Annotated[int, Field(ge=1, le=2)] = 1
     steps: Annotated[list[Step], Field(min_length=1)]
+    rehearsal: RehearsalSchedule | None = None  # overrides the runbook's
 
 
 class Phase(StrictModel):
@@ -364,6 +367,8 @@ class Runbook(StrictModel):
     recovery_checklist: list[ChecklistItem] = []
     recovery_target: Duration = 3600.0
     post_rollback_actions: list[str] = []
+    rehearsal: RehearsalSchedule | None = None
+    readiness: Readiness = Readiness()
     phases: Annotated[dict[Name, Phase], Field(min_length=1)]
 
     _named_in_commands: bool = PrivateAttr(default=False)  # set by the catalog when it has several

@@ -117,6 +117,8 @@ class RunState:
             return (
                 f"the run was ended from outside ({other.status}: {other.error or other.cancelled_by or 'no reason'})"
             )
+        if self.record.rehearsal:
+            return None  # a rehearsal holds no lock: nothing to fence it from
         try:
             holder = locks.holder(self.ctx.redis, self.ctx.keys, service, lane)
             if holder is None:  # Redis lost it (a restart, a failover): take it back

@@ -17,7 +17,7 @@ from jobs.context import Context
 from jobs.core.exceptions import GitError
 from jobs.host import git
 from jobs.host.process import kill_orphaned_group, output_file
-from jobs.records import locks
+from jobs.records import history, locks
 from jobs.records.checkpoints import Checkpoint
 from jobs.records.journal import Journal
 from jobs.records.runs import RunRecord, RunStatus, StepRecord
@@ -25,6 +25,7 @@ from jobs.runbook.model import Runbook
 from jobs.runs.executor import Executor, new_step_records
 from jobs.runs.lifecycle import follow_up
 from jobs.runs.plan import Plan
+from jobs.runs.rehearsal_executor import RehearsalExecutor
 from jobs.runs.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def run_steps(
             state.close()
             return state.ended_outside  # cancelled between dequeue and start
         notify(None)  # the run message and the page on start go first, then the audit entry
-        state.audit(actor=actor, action=f"{state.record.kind}.start", result="running", phase=plan.phase_name,
+        state.audit(actor=actor, action=f"{_action_kind(state.record)}.start", result="running", phase=plan.phase_name,
                     level=plan.level_name)  # fmt: skip
 
         def should_stop() -> str | None:
@@ -86,6 +87,8 @@ def run_steps(
                 fenced.append(f"rollbot ({reason})")
 
         def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:
+            if state.record.rehearsal:
+                return None  # a rehearsal's tag lives and dies with its scratch clone: never recorded
             replaced = _record_checkpoint(ctx, state, plan, checkpoint)
 
             def note(current: RunRecord) -> None:
@@ -96,8 +99,9 @@ def run_steps(
                                                      "replaces": replaced.tag if replaced else None}})  # fmt: skip
             return replaced
 
+        executor_type = RehearsalExecutor if state.record.rehearsal else Executor
         with output_file(run_id) as output:
-            executor = Executor(
+            executor = executor_type(
                 plan=plan,
                 run_id=run_id,
                 actor=actor,
@@ -110,7 +114,9 @@ def run_steps(
                 ca_bundle=ctx.settings.ca_bundle,
             )
             status, elapsed = executor.run(records)
-        return _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
+        final = _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
+        _remember_durations(ctx, state)
+        return final
     except KeyboardInterrupt:
         _stopped_from_terminal(ctx, state)
         raise
@@ -151,11 +157,26 @@ def _finish(
             record.cancelled_by = cancelled_by
 
     result = outside.status if outside is not None else status
-    state.change(finish, audit_entry={"actor": state.record.actor, "action": f"{state.record.kind}.end",
+    state.change(finish, audit_entry={"actor": state.record.actor, "action": f"{_action_kind(state.record)}.end",
                                       "result": result, "args": {"elapsed": round(elapsed, 3),
                                       "budget": state.record.budget, "head": head_after}})  # fmt: skip
     state.close()
     return state.record
+
+
+def _action_kind(record: RunRecord) -> str:
+    """The audit actions' prefix: the run's kind, `rehearsal` for a rehearsal."""
+    return "rehearsal" if record.rehearsal else record.kind
+
+
+def _remember_durations(ctx: Context, state: RunState) -> None:
+    """The succeeded steps' durations go to the history the ETAs come from (best effort)."""
+    if not state.synced:
+        return
+    try:
+        history.remember(ctx.redis, ctx.keys, state.record)
+    except RedisError as error:
+        logger.warning("run %s: step durations not remembered (%s)", state.record.run_id, error)
 
 
 def refuse(state: RunState, message: str) -> RunRecord:

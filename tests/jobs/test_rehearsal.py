@@ -1,0 +1,108 @@
+"""Rehearsals from the terminal: real git, Redis and `rollbot rehearse` in its own process; the
+real checkout is compared byte for byte before and after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jobs.context import Context
+from jobs.core.redis_values import text
+from jobs.records import audit
+from tests.conftest import commit, git, wait_for, write_runbook
+from tests.jobs.test_rollback_git import preflight
+from tests.standins.pagerduty import PagerDutyStandIn
+from tests.support.cli import rollbot, start_rollbot
+
+
+def snapshot(repo: Path) -> dict[str, object]:
+    """HEAD, every ref (branches, tags, rollbot's) and every file of the working tree, byte for byte."""
+    files = {
+        str(path.relative_to(repo)): path.read_bytes()
+        for path in sorted(repo.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(repo).parts
+    }
+    return {
+        "head": git(repo, "rev-parse", "HEAD"),
+        "symbolic": (repo / ".git" / "HEAD").read_bytes(),
+        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
+        "files": files,
+    }
+
+
+def marker_step(name: str, marks: Path, rehearse: str | None) -> str:
+    """A step appending a line to `marks/<name>`; `rehearse` is its `rehearse:` value (None: unmarked)."""
+    code = f"open({str(marks / name)!r}, 'a').write('ran' + chr(10))"
+    line = f"- name: {name}\n  run: [{sys.executable}, -c, \"{code}\"]\n"
+    return line + (f"  rehearse: {rehearse}\n" if rehearse else "")
+
+
+def ready(ctx: Context, env: dict[str, str], repo: Path, steps: str) -> tuple[str, str]:
+    """Runbook, checkpoint, two bad commits on main and a dirty working tree; (good, bad) commits."""
+    path = write_runbook(Path(env["RUNBOOK"]), repo, steps=steps)
+    good = git(repo, "rev-parse", "HEAD")
+    preflight(ctx, path)
+    git(repo, "checkout", "-q", "main")
+    commit(repo, "bad 1")
+    bad = commit(repo, "bad 2")
+    (repo / "notes.txt").write_text("uncommitted work\n")  # untracked
+    (repo / "app.txt").write_text("edited, not committed\n")
+    return good, bad
+
+
+def scratch_root(env: dict[str, str]) -> Path:
+    return Path(env["ROLLBOT_STATE_DIR"]) / "rehearsals" / env["ROLLBOT_NAMESPACE"]
+
+
+def no_scratch_left(env: dict[str, str]) -> bool:
+    root = scratch_root(env)
+    return not root.exists() or not any(root.iterdir())
+
+
+def test_rehearse_is_ready_and_leaves_the_real_checkout_untouched(
+    ctx: Context, env: dict[str, str], repo: Path, tmp_path: Path, pagerduty: PagerDutyStandIn
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    steps = marker_step("rehearsed", marks, "run") + marker_step("deploy", marks, None)
+    _good, bad = ready(ctx, env, repo, steps)
+    before = snapshot(repo)
+
+    done = rollbot(env, "rehearse", "phase2")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "READY" in done.stdout and "NOT READY" not in done.stdout
+    assert git(repo, "rev-parse", "HEAD") == bad
+    assert snapshot(repo) == before
+    assert (marks / "rehearsed").read_text() == "ran\n"  # once
+    assert not (marks / "deploy").exists()  # an unmarked `run` step is skipped
+    assert no_scratch_left(env)
+    record = ctx.runs.recent(1)[0]
+    assert record.rehearsal and record.status == "succeeded" and record.run_id.startswith("rh-")
+    assert [s.status for s in record.steps] == ["succeeded", "succeeded", "skipped"]
+    assert "found at" in (record.steps[2].detail or "")
+    actions = [e.action for e in audit.read(ctx.redis, ctx.keys) if e.run_id == record.run_id]
+    assert actions[:2] == ["rehearsal.request", "rehearsal.start"] and actions[-1] == "rehearsal.end"
+    assert ctx.redis.get(ctx.keys.service_lock("sandbox")) is None  # no lock taken
+    time.sleep(0.5)
+    assert not pagerduty.events()  # never pages
+
+
+def test_a_failing_rehearse_step_exits_non_zero_and_changes_nothing(
+    ctx: Context, env: dict[str, str], repo: Path
+) -> None:
+    steps = f"- name: Smoke test\n  run: [{sys.executable}, -c, 'raise SystemExit(3)']\n  rehearse: run\n"
+    _good, bad = ready(ctx, env, repo, steps)
+    before = snapshot(repo)
+
+    done = rollbot(env, "rehearse", "phase2", "immediate")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOT READY" in done.stdout and "exit code 3" in done.stdout
+    assert snapshot(repo) == before and git(repo, "rev-parse", "HEAD") == bad
+    assert no_scratch_left(env)
+    assert ctx.runs.recent(1)[0].status == "failed"
