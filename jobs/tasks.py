@@ -288,3 +288,39 @@ def redeliver_slack(chain_name: str, generation: str) -> str:
 
     ctx = get_context()
     return deliveries.run_chain(ctx, ctx.slack, chain_name, generation)
+
+
+# --- rehearsals ---------------------------------------------------------------------------------
+
+
+def rehearse_job(run_id: str) -> str:
+    """Rehearse a level on a scratch clone (`/rollback <phase> --rehearse`, or the schedule)."""
+    from jobs.runs import rehearsal_schedule  # noqa: PLC0415 - this section is appended, as the one above
+    from jobs.slack.rehearsals import rehearse_with_message  # noqa: PLC0415
+
+    ctx = get_context()
+    record = ctx.runs.get(run_id)
+    try:
+        runbook = runbook_for(ctx, record.service)
+        result = rehearse_with_message(ctx, ctx.slack, run_id, runbook)
+    finally:
+        rehearsal_schedule.done(ctx, record)
+    return "ready" if result.ready else "not ready"
+
+
+def rehearsal_tick(chain_name: str, generation: str) -> str:
+    """The scheduled rehearsals' chain: queue the next tick, then a rehearsal of each due level."""
+    from jobs.runs import rehearsal_schedule  # noqa: PLC0415
+
+    ctx = get_context()
+    if not chains.is_current(ctx, chain_name, generation):
+        return "superseded"
+    service = chain_name.removeprefix("rehearsals/")
+    runbook = catalog(ctx).books.get(service)
+    interval = rehearsal_schedule.tick_interval(runbook) if runbook is not None else None
+    if runbook is None or interval is None:
+        return "nothing scheduled (chain stopped)"
+    chain = rehearsal_schedule.chain_for(service)
+    chains.schedule(ctx, chain, generation, interval, interval, rehearsal_schedule.TICK_JOB_TIMEOUT)
+    queued = rehearsal_schedule.rehearse_due(ctx, runbook)
+    return f"{len(queued)} rehearsal(s) queued"

@@ -8,13 +8,16 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
+from slack_sdk.models.blocks import Block
 
 from bot import deps
+from bot.commands import rehearse
 from bot.commands.parsing import Command, parse_rollback
 from jobs.core.exceptions import AccessDenied, AnalysisOnlyError, RollbotError, UnknownTargetError
 from jobs.guardrails.access import check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
+from jobs.runs import eta
 from jobs.runs.lifecycle import cancel_run
 from jobs.runs.plan import Plan, select
 from jobs.slack import blocks
@@ -50,8 +53,12 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack(response_type="ephemeral", text=blocks.help_text(books))
     elif parsed.action in ("status", "history"):
         ack(response_type="ephemeral", text=_list_runs(parsed.action))
+    elif parsed.action == "readiness":
+        ack(response_type="ephemeral", text=rehearse.readiness_text(books))
     elif parsed.action == "cancel":
         _cancel(ack, respond, books, user, parsed.run_id, (channel_id, channel_name))
+    elif parsed.rehearse:
+        rehearse.rehearse(ack, respond, book, books, user, parsed)
     else:
         _show_plan(ack, book, books, user, parsed)
 
@@ -70,8 +77,13 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
             response_type="ephemeral", text=blocks.manual_fallback(select(book, "rollback", parsed.phase, parsed.level))
         )
         return
+    try:  # each step's usual duration, and the expected total against the budget
+        estimate: Block = blocks.estimate_block(plan, eta.for_plan(ctx.redis, ctx.keys, plan))
+    except RedisError:
+        estimate = blocks.note("Usual durations unavailable: Redis did not answer.")
     if parsed.dry_run:
         title, plan_blocks = blocks.plan_message(plan, token=None)
+        plan_blocks.insert(3, estimate)
         ack(response_type="ephemeral", text=title, blocks=plan_blocks)
         return
     try:
@@ -84,6 +96,7 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
         return
     blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
+    plan_blocks.insert(3, estimate)
     if blocker:
         plan_blocks.append(blocks.note(blocker))
     elif plan.approvals > 1:

@@ -34,6 +34,8 @@ class Task:
     POST_INCIDENT_REPORT: Final = f"{_MODULE}.post_incident_report"
     REFRESH_USER_GROUPS: Final = f"{_MODULE}.refresh_user_groups"
     REDELIVER_SLACK: Final = f"{_MODULE}.redeliver_slack"
+    REHEARSE: Final = f"{_MODULE}.rehearse_job"
+    REHEARSAL_TICK: Final = f"{_MODULE}.rehearsal_tick"
 
 
 def all_tasks() -> dict[str, str]:

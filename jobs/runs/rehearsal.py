@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from jobs.context import Context
 from jobs.core.exceptions import GitError, RollbotError
+from jobs.core.task_names import Task
 from jobs.host import git
 from jobs.records.lease import RunLease
 from jobs.records.runs import RunRecord
@@ -157,3 +158,22 @@ def _refuse(ctx: Context, record: RunRecord, message: str) -> RunRecord:
 def estimate_text(ctx: Context, plan: Plan) -> list[str]:
     """Each step's usual duration and the expected total against the budget (for a terminal)."""
     return plan_lines(plan, for_plan(ctx.redis, ctx.keys, plan))
+
+
+REHEARSAL_QUEUE = "validation"  # never ahead of a real rollback on the `rollback` queue
+JOB_MARGIN_SECONDS = 900
+
+
+def enqueue_rehearsal(ctx: Context, plan: Plan, actor: str, require_checkpoint: bool = True) -> RunRecord:
+    """Record a rehearsal of `plan` and queue it for the workers (`RollbotError` without a checkpoint,
+    unless told not to: a scheduled one then ends refused, and its level not ready).
+    """
+    if require_checkpoint:
+        plan.require_checkpoint()
+    record = create_rehearsal(ctx, plan, actor)
+    ctx.queue(REHEARSAL_QUEUE).enqueue(
+        Task.REHEARSE, record.run_id, job_id=record.run_id, description=f"rehearsal {plan.phase_name} "
+        f"{plan.level_name} by {actor}", job_timeout=int(plan.budget + CLONE_TIMEOUT_SECONDS) + JOB_MARGIN_SECONDS,
+        result_ttl=7 * 86400, failure_ttl=30 * 86400,
+    )  # fmt: skip
+    return record

@@ -30,6 +30,7 @@ from jobs.core.redis_values import text
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
+from jobs.runs import eta
 from jobs.runs.notify_queue import enqueue_delivery
 from jobs.runs.plan import manual_checklist_items
 from jobs.slack import blocks, deliveries
@@ -114,8 +115,12 @@ class RunMessage:
             logger.error("run %s: runbook unreadable, Slack not updated: %s", self.run_id, error.user_message)
             return False
         state = {text(k): text(v) for k, v in self.ctx.redis.hgetall(self.key).items()}
+        now = self.ctx.clock()
+        progress = None
+        if record.status == "running":
+            progress = eta.progress_note(record, eta.for_record(self.ctx.redis, self.ctx.keys, record), now)
         message_text, message_blocks, metadata = blocks.run_message(
-            record, self.ctx.clock(), next_level(runbook, record), checklist_state(self.ctx, runbook, record)
+            record, now, next_level(runbook, record), checklist_state(self.ctx, runbook, record), progress
         )
         channel, ts = state.get("channel") or alert_channel(self.ctx, runbook), state.get("ts")
         if ts:

@@ -5,6 +5,7 @@ Callers use `from jobs.slack import blocks` and `blocks.<builder>`: every public
 from jobs.slack.blocks.alert import ALERT_HEADERS, SILENCE_MINUTES, alert_card, alert_rollback_level, format_value
 from jobs.slack.blocks.approval import APPROVAL_STATE_LINES, approval_card, approval_requested
 from jobs.slack.blocks.incident import delivered_late, incident_card, phone_escalation, stakeholder_reminder
+from jobs.slack.blocks.readiness import estimate_block, readiness_card, readiness_list, rehearsal_reply
 from jobs.slack.blocks.runs import (
     ChecklistState,
     failure_reply,
@@ -33,6 +34,7 @@ __all__ = [
     "approval_requested",
     "clip",
     "delivered_late",
+    "estimate_block",
     "failure_reply",
     "format_value",
     "help_text",
@@ -41,6 +43,9 @@ __all__ = [
     "note",
     "phone_escalation",
     "plan_message",
+    "readiness_card",
+    "readiness_list",
+    "rehearsal_reply",
     "result_line",
     "run_list",
     "run_message",
