@@ -64,13 +64,14 @@ def plan_rehearsal(ctx: Context, runbook: Runbook, phase: str | None, level: str
     return dataclasses.replace(plan, steps=rehearsal_steps(plan.steps))
 
 
-def create_rehearsal(ctx: Context, plan: Plan, actor: str) -> RunRecord:
-    """Store a queued rehearsal record (no RQ job id: a cancel reaches it through its lease, so the
-    clone is always removed) and audit the request.
+def create_rehearsal(ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False) -> RunRecord:
+    """Store a queued rehearsal record and audit the request (`queued_for_workers`: its RQ job id is
+    the run id; a cancel still reaches it through its lease, never by killing its work horse, so
+    the clone is always removed).
     """
     now = ctx.clock()
     run_id = f"{ID_PREFIX}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    record = new_record(plan, actor, now, run_id=run_id, rehearsal=True)
+    record = new_record(plan, actor, now, run_id=run_id, queued_for_workers=queued_for_workers, rehearsal=True)
     ctx.runs.create(record)
     ctx.audit(actor=actor, action="rehearsal.request", result="queued", run_id=record.run_id,
               phase=plan.phase_name, level=plan.level_name)  # fmt: skip
@@ -170,7 +171,7 @@ def enqueue_rehearsal(ctx: Context, plan: Plan, actor: str, require_checkpoint: 
     """
     if require_checkpoint:
         plan.require_checkpoint()
-    record = create_rehearsal(ctx, plan, actor)
+    record = create_rehearsal(ctx, plan, actor, queued_for_workers=True)
     ctx.queue(REHEARSAL_QUEUE).enqueue(
         Task.REHEARSE, record.run_id, job_id=record.run_id, description=f"rehearsal {plan.phase_name} "
         f"{plan.level_name} by {actor}", job_timeout=int(plan.budget + CLONE_TIMEOUT_SECONDS) + JOB_MARGIN_SECONDS,
