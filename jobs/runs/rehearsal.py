@@ -25,11 +25,10 @@ from jobs.core.exceptions import GitError, RollbotError
 from jobs.core.task_names import Task
 from jobs.host import git
 from jobs.records.lease import RunLease
-from jobs.records.runs import RunRecord
+from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.model import CommandStep, Runbook, StepBase
 from jobs.runs import readiness
 from jobs.runs.enqueue import new_record
-from jobs.runs.eta import for_plan, plan_lines
 from jobs.runs.plan import Plan, select, with_checkpoint
 from jobs.runs.readiness import RehearsalResult
 from jobs.runs.steps import RunObserver, open_state, run_steps
@@ -39,6 +38,7 @@ logger = logging.getLogger(__name__)
 ID_PREFIX = "rh"
 SCHEDULE_ACTOR = "rollbot:schedule"
 CLONE_TIMEOUT_SECONDS = 600.0
+NO_PUSH = "rollbot-rehearsal-never-pushes"  # the clone's push URL: pushing to the real repository fails
 
 
 def rehearsal_steps(steps: Sequence[StepBase]) -> list[StepBase]:
@@ -103,10 +103,10 @@ def execute_rehearsal(ctx: Context, run_id: str, runbook: Runbook,
     record = ctx.runs.get(run_id)
     plan = plan_rehearsal(ctx, runbook, record.phase, record.level)
 
-    def notify(step: object) -> None:
+    def notify(step: StepRecord | None) -> None:
         for observer in observers:
             try:
-                observer(step)  # type: ignore[arg-type]
+                observer(step)
             except RedisError as error:
                 logger.warning("rehearsal observer skipped: Redis unavailable (%s)", error)
 
@@ -130,6 +130,7 @@ def _execute(ctx: Context, record: RunRecord, runbook: Runbook, plan: Plan, noti
     try:
         try:
             git.git(runbook.repo, "clone", "--quiet", str(runbook.repo), str(scratch), timeout=CLONE_TIMEOUT_SECONDS)
+            git.git(scratch, "remote", "set-url", "--push", "origin", NO_PUSH)  # a step's `git push` goes nowhere
         except (GitError, RollbotError) as error:
             return _refuse(ctx, record, f"could not clone {runbook.repo} for the rehearsal: {error.user_message}")
         rehearsed = dataclasses.replace(plan, runbook=runbook.model_copy(update={"repo": scratch}))
@@ -154,11 +155,6 @@ def _refuse(ctx: Context, record: RunRecord, message: str) -> RunRecord:
     final = ctx.runs.update(record.run_id, end)
     ctx.audit(actor=record.actor, action="rehearsal.refused", result="refused", run_id=record.run_id, reason=message)
     return final
-
-
-def estimate_text(ctx: Context, plan: Plan) -> list[str]:
-    """Each step's usual duration and the expected total against the budget (for a terminal)."""
-    return plan_lines(plan, for_plan(ctx.redis, ctx.keys, plan))
 
 
 REHEARSAL_QUEUE = "validation"  # never ahead of a real rollback on the `rollback` queue

@@ -172,3 +172,14 @@ def test_a_rehearsal_runs_while_a_real_rollback_holds_the_lock(ctx: Context, env
     assert real.returncode == 0, out + err
     assert git(repo, "rev-parse", "HEAD") == good  # the real rollback did its work
     assert ctx.runs.get(text(holder)).status == "succeeded"
+
+
+def test_a_rehearsal_step_cannot_push_to_the_real_repository(ctx: Context, env: dict[str, str], repo: Path) -> None:
+    steps = "- name: Publish\n  run: [git, push, origin, 'HEAD:refs/heads/from-rehearsal']\n  rehearse: run\n"
+    ready(ctx, env, repo, steps)
+    before = snapshot(repo)
+
+    done = rollbot(env, "rehearse", "phase2")
+
+    assert done.returncode == 1 and "NOT READY" in done.stdout
+    assert snapshot(repo) == before and no_scratch_left(env)
