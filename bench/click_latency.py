@@ -45,7 +45,6 @@ from jobs.redaction import Redactor
 from jobs.redis_values import text
 from jobs.runs import RunRecord
 from jobs.settings import Settings
-from tests.bot.test_slack_rollback import slash
 from tests.conftest import (
     DEFAULT_ACCESS,
     ONCALL,
@@ -63,6 +62,7 @@ from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import action_body, button_value, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.slack import slash
 
 TRIALS = 10
 NOOPS_PER_TRIAL = 3

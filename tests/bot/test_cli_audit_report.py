@@ -9,9 +9,9 @@ from pathlib import Path
 from jobs import audit, report
 from jobs.context import Context
 from jobs.runbook.loader import load_runbook
-from tests.bot.test_cli import rollbot
 from tests.conftest import write_runbook
-from tests.jobs.test_audit import add_at
+from tests.support.audit import add_at
+from tests.support.cli import rollbot
 
 
 def test_report_prints_the_incident_report_and_refuses_an_unknown_run(

@@ -20,7 +20,7 @@ from jobs.lifecycle import STRANDED_AFTER_SECONDS
 from jobs.locks import holder
 from jobs.plan import select
 from tests.conftest import pid_alive, start_worker, stop_worker, wait_for
-from tests.jobs.test_locking_and_cancel import hanging_step, rollback_plan, running_step
+from tests.support.runs import hanging_step, rollback_plan, running_step
 
 __all__ = ["hanging_step"]  # the fixture, shared with the locking tests
 

@@ -24,7 +24,7 @@ from jobs.runbook.model import Runbook
 from jobs.runner import execute_run
 from jobs.runs import RunRecord
 from tests.conftest import git, pid_alive, start_worker, stop_worker, wait_for, write_runbook
-from tests.jobs.test_rollback_git import preflight
+from tests.support.runs import preflight
 
 HOOK = "#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n"  # the shell becomes the sleep: its pid is the sleep's
 
