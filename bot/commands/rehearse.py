@@ -11,7 +11,9 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import Command
-from jobs.core.exceptions import AccessDenied, AnalysisOnlyError, NoCheckpointError, RollbotError, UnknownTargetError
+from bot.refusals import refusing
+from bot.replies import answer, reply
+from jobs.core.exceptions import AnalysisOnlyError, NoCheckpointError, RollbotError, UnknownTargetError
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
 from jobs.runs import readiness
@@ -27,36 +29,31 @@ def rehearse(ack: Ack, respond: Respond, book: Runbook, books: Catalog, user: st
     try:
         plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
     except AnalysisOnlyError as error:
-        ack(response_type="ephemeral", text=error.user_message)
+        answer(ack, error.user_message)
         return
     except UnknownTargetError as error:
-        ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
+        answer(ack, f"{error.user_message}\n\n{blocks.help_text(books)}")
         return
-    try:
+    with refusing(user, "rehearsal.request", phase=plan.phase_name, level=plan.level_name):
         deps.authorize(book.service, user, "rehearse", f"rehearsing {plan.phase_name}", plan.phase_name,
                        plan.level_name)  # fmt: skip
+    try:
         plan.require_checkpoint()
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="rehearsal.request", result="refused", phase=plan.phase_name,
-                  level=plan.level_name, reason=denied.user_message)  # fmt: skip
-        ack(response_type="ephemeral", text=denied.user_message)
-        return
     except NoCheckpointError as error:
-        ack(response_type="ephemeral", text=f"Nothing to rehearse a reset to yet. {error.user_message}")
+        answer(ack, f"Nothing to rehearse a reset to yet. {error.user_message}")
         return
-    ack(response_type="ephemeral", text=f"⏳ Rehearsing {plan.phase_name} {plan.level_name} on a scratch clone "
-                                        "(nothing real changes)…")  # fmt: skip
+    answer(ack, f"⏳ Rehearsing {plan.phase_name} {plan.level_name} on a scratch clone (nothing real changes)…")
     try:
         record = enqueue_rehearsal(ctx, plan, deps.actor(user))
     except RedisError:
         logger.exception("Redis unreachable while queuing a rehearsal of %s for %s", plan.phase_name, user)
-        respond(text="⚠️ rollbot cannot reach Redis: rehearse from the deploy host with "
-                     f"`rollbot rehearse {plan.phase_name} {plan.level_name}{book.service_option}`.")  # fmt: skip
+        reply(respond, "⚠️ rollbot cannot reach Redis: rehearse from the deploy host with "
+                       f"`rollbot rehearse {plan.phase_name} {plan.level_name}{book.service_option}`.")  # fmt: skip
         return
     except RollbotError as error:
-        respond(text=error.user_message)
+        reply(respond, error.user_message)
         return
-    respond(text=f"Queued rehearsal `{record.run_id}`; its progress and verdict go to the alert channel.")
+    reply(respond, f"Queued rehearsal `{record.run_id}`; its progress and verdict go to the alert channel.")
 
 
 def readiness_text(books: Catalog) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.context import Context
-from tests.bot.test_slack_rollback import ready_repo
 from tests.support.cli import rollbot
+from tests.support.runs import ready_repo
 
 STEPS = "- name: Restart staging services\n  run: [sleep, '0.3']\n  rehearse: run\n"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from jobs.context import Context
 from jobs.core.ids import ActionId
-from tests.bot.test_slack_rollback import channel_posts, click, final_state, ready_repo, slash
 from tests.conftest import STRANGER, git, run_worker
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import button_value
 from tests.standins.slack import SlackStandIn
+from tests.support.runs import ready_repo
+from tests.support.slack import channel_posts, click, final_state, slash
 
 STEPS = f"""\
 - name: Smoke test

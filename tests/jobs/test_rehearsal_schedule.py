@@ -13,12 +13,12 @@ from jobs.runs.lifecycle import cancel_run
 from jobs.runs.readiness import LastRehearsal, last_rehearsal
 from jobs.runs.rehearsal import enqueue_rehearsal, plan_rehearsal
 from jobs.runs.rehearsal_schedule import ensure_rehearsals, rehearse_due
-from tests.bot.test_slack_rollback import channel_posts
 from tests.conftest import run_worker, start_worker, stop_worker, wait_for, write_runbook
-from tests.jobs.test_rehearsal import no_scratch_left, ready, snapshot
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
 from tests.support.cli import rollbot
+from tests.support.rehearsals import no_scratch_left, ready, snapshot
+from tests.support.slack import channel_posts
 
 
 def cards(slack: SlackStandIn) -> list[bool]:
