@@ -28,6 +28,7 @@ from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
 from jobs.slack import channel as alert_channel
 from jobs.slack.notifier import RunMessage, RunNotifier
+from jobs.slack.p90_watch import P90Watch
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,11 @@ def _execute(run_id: str) -> str:
     ctx = get_context()
     escalations = RunEscalation(ctx, run_id)
     with RunNotifier(RunMessage(ctx, ctx.slack, run_id)) as notifier:
-        status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed]).status
+        watch = P90Watch(ctx, run_id, notifier.changed)
+        try:
+            status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed, watch.changed]).status
+        finally:
+            watch.close()
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
 

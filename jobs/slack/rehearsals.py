@@ -17,6 +17,7 @@ from jobs.runs.rehearsal import execute_rehearsal
 from jobs.slack import blocks
 from jobs.slack.channel import alert_channel
 from jobs.slack.notifier import RunMessage, RunNotifier
+from jobs.slack.p90_watch import P90Watch
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ def rehearse_with_message(ctx: Context, client: WebClient, run_id: str, runbook:
     a readiness card when the level's verdict changed since the last card.
     """
     with RunNotifier(RunMessage(ctx, client, run_id)) as notifier:
-        result = execute_rehearsal(ctx, run_id, runbook, [notifier.changed])
+        watch = P90Watch(ctx, run_id, notifier.changed)
+        try:
+            result = execute_rehearsal(ctx, run_id, runbook, [notifier.changed, watch.changed])
+        finally:
+            watch.close()
     reply_result(ctx, client, result)
     record = result.record
     if verdict_changed(ctx, record.service, record.phase, record.level or "", result.ready):

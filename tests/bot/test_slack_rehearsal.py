@@ -95,3 +95,23 @@ def test_readiness_lists_every_level(
     text = slash(web, slack, "/rollback", "readiness")["text"]
     assert "sandbox phase2 immediate: not ready: never rehearsed" in text
     assert "checkpoint" in text and "of 30m" in text
+
+
+def test_the_run_message_shows_the_expected_finish_and_a_step_past_its_p90(
+    ctx: Context, env: dict[str, str], repo: Path, web: str, slack: SlackStandIn
+) -> None:
+    steps = "- name: Slow smoke test\n  run: [sleep, '2.5']\n  rehearse: run\n"
+    ready_repo(ctx, env, repo, steps=steps)
+    for title, seconds in (("git.reset_to_checkpoint", "0.1"), ("Slow smoke test", "0.4")):
+        ctx.redis.lpush(ctx.keys.step_durations("sandbox", "phase2", "immediate", title), seconds)
+
+    slash(web, slack, "/rollback", "phase2 --rehearse")
+    slack.wait_for(lambda calls: any(c.method == "response_url" and "Queued" in c.params.get("text", "")
+                                     for c in calls))  # fmt: skip
+    run_worker(env)
+
+    shown = [json.dumps(c.params.get("blocks"), ensure_ascii=False) for c in slack.calls
+             if c.method in ("chat.postMessage", "chat.update") and "thread_ts" not in c.params]  # fmt: skip
+    assert any("Expected finish: " in text and " UTC" in text for text in shown)
+    assert any("step 2 (Slow smoke test) is running past its usual p90" in text for text in shown)
+    assert ctx.runs.recent(1)[0].status == "succeeded"
