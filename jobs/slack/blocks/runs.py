@@ -301,10 +301,14 @@ def run_list(records: Sequence[RunRecord], now: datetime, empty: str) -> str:
         since = r.started_at or r.created_at
         age = format_duration((now - since).total_seconds()) if r.is_active else format_duration(r.elapsed or 0)
         lines.append(
-            f"{ICONS[r.status]} `{r.run_id}` {r.service} {r.kind} {target(r)} by {who(r.actor)} — {r.status} "
+            f"{ICONS[r.status]} `{r.run_id}` {r.service} {_kind_word(r)} {target(r)} by {who(r.actor)} — {r.status} "
             f"({age}){where}"
         )
     return "\n".join(lines)
+
+
+def _kind_word(record: RunRecord) -> str:
+    return "rehearsal" if record.rehearsal else record.kind
 
 
 def manual_fallback(plan: Plan) -> str:
