@@ -11,6 +11,7 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
+from bot.commands.phase1 import analysis_only_blocks
 from jobs.core.exceptions import AccessDenied, AnalysisOnlyError, RollbotError, UnknownTargetError
 from jobs.guardrails.access import check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
@@ -60,9 +61,11 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
     ctx = deps.context()
     try:
         plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
-    except (UnknownTargetError, AnalysisOnlyError) as error:
-        ack(response_type="ephemeral", text=error.user_message if isinstance(error, AnalysisOnlyError) else
-            f"{error.user_message}\n\n{blocks.help_text(books)}")  # fmt: skip
+    except AnalysisOnlyError as error:  # the stop criteria as a checklist, and *Document blockers*
+        ack(response_type="ephemeral", text=error.user_message, blocks=analysis_only_blocks(book, parsed.phase or ""))
+        return
+    except UnknownTargetError as error:
+        ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
         return
     except RedisError:
         logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)
