@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.standins import github as github_standin
 from tests.standins import smtp as smtp_standin
 from tests.standins import statuspage as statuspage_standin
+from tests.standins.github import GitHubStandIn
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.statuspage import StatuspageStandIn
+
+EXECUTIVE_KEY = "EXECUTIVEKEY00000000000000000000"
 
 
 @pytest.fixture
@@ -37,10 +41,21 @@ def statuspage(statuspage_server: StatuspageStandIn) -> StatuspageStandIn:
 
 
 @pytest.fixture
+def github(pagerduty_ca: tuple[trustme.CA, Path]) -> Iterator[GitHubStandIn]:
+    server = GitHubStandIn(pagerduty_ca[0]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def comms_env(
-    env: dict[str, str], smtp: SmtpStandIn, statuspage: StatuspageStandIn, monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str],
+    smtp: SmtpStandIn,
+    statuspage: StatuspageStandIn,
+    github: GitHubStandIn,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """`env` with e-mail going to the SMTP stand-in and Statuspage to its stand-in."""
+    """`env` with e-mail going to the SMTP stand-in, Statuspage and GitHub to theirs."""
     extra = {
         "SMTP_URL": smtp.url,
         "SMTP_USERNAME": smtp_standin.USERNAME,
@@ -49,6 +64,9 @@ def comms_env(
         "STATUSPAGE_API_KEY": statuspage_standin.API_KEY,
         "STATUSPAGE_PAGE_ID": statuspage_standin.PAGE_ID,
         "STATUSPAGE_API_URL": statuspage.url,
+        "GITHUB_TOKEN": github_standin.TOKEN,
+        "GITHUB_API_URL": github.url,
+        "PAGERDUTY_EXECUTIVE_ROUTING_KEY": EXECUTIVE_KEY,
     }
     for name, value in extra.items():
         monkeypatch.setenv(name, value)
