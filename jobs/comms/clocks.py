@@ -75,24 +75,20 @@ def open_clocks(ctx: Context, key: str) -> str:
         return "already started"
     origin = customer_facing_origin(ctx, incident, runbook)
     if origin is not None:
-        incident = mark_customer_facing(ctx, key, origin, sync=False) or incident
-    _post_business_draft(ctx, incident, runbook)
+        incident = mark_customer_facing(ctx, key, origin) or incident
+    if drafts.recipients(runbook.contacts.business):  # without addresses, the reminder at the deadline does it
+        _post_business_draft(ctx, incident, runbook)
     for task, after, purpose in ((Task.STATUSPAGE_DUE, runbook.escalation.status_page_after, "statuspage"),
                                  (Task.EXECUTIVE_DUE, runbook.escalation.executive_after, "executive")):  # fmt: skip
         when = incident.opened_at + timedelta(seconds=after)
         ctx.queue("notify").enqueue_at(when, task, key, job_id=ctx.keys.job(purpose, key),
                                        description=f"{purpose} clock of {key}")  # fmt: skip
-    sync_card(ctx, key)
     return "started"
 
 
 def _post_business_draft(ctx: Context, incident: Incident, runbook: Runbook) -> None:
     addresses = drafts.recipients(runbook.contacts.business)
-    blocker = None
-    if not addresses:
-        blocker = "No business contact has an e-mail address (`contacts.business: [{name, email}]`)"
-    elif not mail.configured(ctx.settings):
-        blocker = "E-mail is not configured (`SMTP_URL`)"
+    blocker = None if mail.configured(ctx.settings) else "E-mail is not configured (`SMTP_URL`)"
     draft = drafts.business_mail(incident, runbook, ctx.clock())
     due = int(incident.opened_at.timestamp() + runbook.escalation.stakeholders_within)
     text, draft_blocks = blocks.stakeholder_draft(
