@@ -33,23 +33,29 @@ def customer_facing_origin(ctx: Context, incident: Incident, runbook: Runbook) -
     """
     if runbook.escalation.customer_facing:
         return "runbook"
-    metric = _breached_metric(ctx, incident)
-    if metric is None:
+    breached = _breached_metric(ctx, incident)
+    if breached is None:
         return None
-    source, _, name = metric.partition(".")
+    source, name = breached
     health = runbook.health.get(source)
+    full = f"{source}.{name}"
     limits = [health.metrics.get(name)] if health else []
-    limits += [phase.rollback_criteria.get(metric) or phase.monitoring.get(metric) for phase in runbook.phases.values()]
+    limits += [phase.rollback_criteria.get(full) or phase.monitoring.get(full) for phase in runbook.phases.values()]
     return "metric" if any(limit is not None and limit.customer_facing for limit in limits) else None
 
 
-def _breached_metric(ctx: Context, incident: Incident) -> str | None:
-    alert_id = incident.key.removeprefix(f"rollbot-{incident.service}-")
-    alert = ctx.alerts.get(alert_id)
+def _breached_metric(ctx: Context, incident: Incident) -> tuple[str, str] | None:
+    """(health source, metric) of the alert behind the incident, if an alert opened it."""
+    alert = ctx.alerts.get(incident.key.removeprefix(f"rollbot-{incident.service}-"))
     if alert is None and incident.run_id:
         run = ctx.runs.get(incident.run_id) if ctx.redis.exists(ctx.keys.run(incident.run_id)) else None
         alert = ctx.alerts.get(run.alert_id) if run is not None and run.alert_id else None
-    return alert.metric if alert is not None else None
+    if alert is None:
+        return None
+    if alert.origin == "monitor":  # its metric is named within its health source
+        return alert.source, alert.metric
+    source, _, name = alert.metric.partition(".")
+    return source, name
 
 
 def is_customer_facing(incident: Incident) -> bool:

@@ -128,6 +128,14 @@ def _incident_line(incident: Incident) -> str:
         parts.append(f"resolved {clock_time(incident.resolved_at)}{by}")
     if incident.pd_url:
         parts.append(incident.pd_url)
+    if incident.customer_facing_by:
+        parts.append(f"customer-facing ({who_name(incident.customer_facing_by)})")
+    for what, sent in (("stakeholders", incident.stakeholder_mail), ("executives", incident.executive_mail)):
+        if sent is not None:
+            parts.append(f"{what} e-mailed {clock_time(sent.at)} to {', '.join(sent.recipients)} "
+                         f"(`{sent.message_id}`, by {who_name(sent.by)})")  # fmt: skip
+    if incident.statuspage_id:
+        parts.append(f"status page incident `{incident.statuspage_id}`")
     return ", ".join(parts)
 
 

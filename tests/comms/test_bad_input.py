@@ -184,3 +184,25 @@ def test_rollback_phase1_shows_the_stop_criteria_and_the_modal_documents_blocker
     [comment] = github.comments["acme/app#234"]
     assert "Circular imports everywhere." in comment["body"] and "[x] Major architectural" in comment["body"]
     assert [e["result"] for e in audit_entries(ctx, "phase1.blockers")] == ["commented"]
+
+
+def test_without_auto_send_the_deadline_only_reminds(
+    comms_env: dict[str, str], ctx: Context, repo: Path, slack: SlackStandIn, smtp: SmtpStandIn
+) -> None:
+    key = failed_incident(ctx, comms_env, comms_runbook(ctx, comms_env, repo, "auto_send: false"))
+    assert tasks.remind_stakeholders(key) == "posted"
+    reminder = [
+        str(c.params.get("text"))
+        for c in slack.calls_to("chat.postMessage")
+        if "have not been notified" in str(c.params.get("text"))
+    ]
+    assert len(reminder) == 1 and "Primary: Product Manager <pm@example.com>" in reminder[0]
+    assert smtp.received == []
+
+
+def test_the_new_secrets_are_redacted(comms_env: dict[str, str], ctx: Context) -> None:
+    secrets = ctx.settings.secret_values()
+    for name in ("SMTP_PASSWORD", "STATUSPAGE_API_KEY", "GITHUB_TOKEN", "PAGERDUTY_EXECUTIVE_ROUTING_KEY"):
+        assert comms_env[name] in secrets
+        assert comms_env[name] not in ctx.redactor(f"leaked {comms_env[name]}")
+    assert comms_env["SMTP_PASSWORD"] not in repr(ctx.settings)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobs import report
 from jobs.context import Context
 from jobs.core.ids import ActionId
 from jobs.records import audit
@@ -83,6 +84,9 @@ def test_business_email_goes_out_by_itself_at_the_deadline_once_and_the_card_say
     assert any("Business stakeholder notification" in t for t in thread_texts(slack))  # the draft, with Send now
     assert has_button(posted_blocks(slack, ActionId.STAKEHOLDERS_SEND), ActionId.STAKEHOLDERS_SEND)
     assert not any("have not been notified" in str(c.params.get("text")) for c in slack.calls_to("chat.postMessage"))
+    summary = report.build_report(ctx, failed.run_id, None).split("## Timeline", 1)[0]
+    assert "stakeholders e-mailed" in summary and PM in summary and stored.stakeholder_mail.message_id in summary
+    assert [e["result"] for e in audit_entries(ctx, "stakeholders.email")] == ["sent"]
 
 
 def test_a_customer_facing_incident_offers_the_status_page_and_publish_creates_one_incident(
@@ -114,3 +118,39 @@ def test_a_customer_facing_incident_offers_the_status_page_and_publish_creates_o
     stored = ctx.incidents.get(key)
     assert stored is not None and stored.statuspage_id == created["id"] and stored.customer_facing_by == "runbook"
     assert audit_entries(ctx, "statuspage.publish")
+
+
+def test_customer_facing_and_send_now_clicked_on_the_card_act_at_once_and_once(
+    comms_env: dict[str, str], ctx: Context, repo: Path, web: str, slack: SlackStandIn, smtp: SmtpStandIn
+) -> None:
+    path = comms_runbook(ctx, comms_env, repo, "status_page_after: 1s\nauto_send: false")
+    failed = rollback(ctx, path)
+    worker = start_worker(comms_env)
+    try:
+        draft = wait_for(lambda: posted_blocks(slack, ActionId.STAKEHOLDERS_SEND), timeout=60, message="the draft")
+        key = button_value(draft, ActionId.STAKEHOLDERS_SEND)
+        assert key == ctx.runs.get(failed.run_id).incident_key
+        assert "not sent by itself" in json.dumps(draft)  # auto_send: false
+        time.sleep(2)  # the status page clock has gone off: not customer-facing yet, nothing posted
+        assert posted_blocks(slack, ActionId.STATUSPAGE_PUBLISH) == []
+        assert has_button(cards(slack)[-1]["blocks"], ActionId.INCIDENT_CUSTOMER_FACING)  # type: ignore[arg-type]
+
+        click(web, slack, ActionId.INCIDENT_CUSTOMER_FACING, key, user=LEAD)
+        wait_for(lambda: posted_blocks(slack, ActionId.STATUSPAGE_PUBLISH), message="the status page draft")
+        card = json.dumps(cards(slack)[-1]["blocks"])
+        assert "*customer-facing* (<@U0LEAD>)" in card and "incident_customer_facing" not in card
+
+        click(web, slack, ActionId.STAKEHOLDERS_SEND, key, user=LEAD)
+        click(web, slack, ActionId.STAKEHOLDERS_SEND, key, user=LEAD)  # racing clicks send one mail
+        wait_for(lambda: smtp.messages_to(PM), message="the e-mail")
+        wait_for(lambda: "stakeholders notified by <@U0LEAD> (e-mailed to 1)" in json.dumps(cards(slack)[-1]["blocks"]),
+                 message="the card to say who notified them")  # fmt: skip
+        time.sleep(1)
+    finally:
+        stop_worker(worker)
+
+    assert len(smtp.received) == 1
+    incident = ctx.incidents.get(key)
+    assert incident is not None and incident.customer_facing_by == LEAD and incident.stakeholder_mail is not None
+    assert incident.stakeholder_mail.by == LEAD
+    assert [e["actor"] for e in audit_entries(ctx, "incident.customer_facing")] == [LEAD]

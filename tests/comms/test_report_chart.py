@@ -23,6 +23,8 @@ def test_the_report_measures_success_and_draws_the_golden_path_beside_it(
     ctx: Context, env: dict[str, str], repo: Path, health: HealthEndpoint, slack: SlackStandIn, tmp_path: Path
 ) -> None:
     path = health_runbook(env, repo, health, interval="1s")
+    marked = "success_rate: {alert_below: 0.95, rollback_below: 0.90, customer_facing: true}"
+    path.write_text(path.read_text().replace("success_rate: {alert_below: 0.95, rollback_below: 0.90}", marked))
     checkpoint_then_bad_release(ctx, path, repo)
     worker = start_worker(env)
     try:
@@ -31,9 +33,13 @@ def test_the_report_measures_success_and_draws_the_golden_path_beside_it(
         run = wait_for(lambda: automated_runs(ctx), 30, "the automated rollback")[0]
         wait_for(lambda: [c for c in slack.calls_to("upload") if c.params["raw"].startswith(PNG)], 60,
                  "the chart beside the report")  # fmt: skip
+        key = f"rollbot-sandbox-{ctx.runs.get(run.run_id).alert_id}"
+        incident = wait_for(lambda: (i := ctx.incidents.get(key)) and i.customer_facing_by and i, 30,
+                            "the incident to be found customer-facing")  # fmt: skip
     finally:
         stop_worker(worker)
 
+    assert incident.customer_facing_by == "metric"  # the breached metric is marked customer-facing
     uploads = slack.calls_to("upload")
     reports = [c.params["content"] for c in uploads if "# Incident report" in c.params["content"]]
     charts = [c.params["raw"] for c in uploads if c.params["raw"].startswith(PNG)]
