@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse, Respond
 
+from bot.replies import reply
 from jobs.core.exceptions import RollbotError
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def handle_error(
         payload = json.dumps({"response_type": "ephemeral", "text": text})
         return BoltResponse(status=200, body=payload, headers={"content-type": "application/json"})
     if body.get("response_url"):
-        respond(text=text, response_type="ephemeral", replace_original=False)
+        reply(respond, text)
     return None
 
 

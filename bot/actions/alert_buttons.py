@@ -13,6 +13,8 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
+from bot.refusals import refusing
+from bot.replies import reply
 from jobs.alerts import response as alert_response
 from jobs.core.exceptions import RollbotError
 from jobs.guardrails.access import Action
@@ -24,43 +26,37 @@ from jobs.slack.notifier import alert_channel
 logger = logging.getLogger(__name__)
 
 
-def _say(respond: Respond, text: str) -> None:
-    respond(text=text, replace_original=False, response_type="ephemeral")
-
-
 def _recorded(respond: Respond, record: Callable[[], object]) -> bool:
     """Run `record`; False (said) when Redis cannot be reached."""
     try:
         record()
     except RedisError:
         logger.exception("Redis unreachable while recording a click on an alert")
-        _say(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
+        reply(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
         return False
     return True
 
 
 def _clicked(body: dict[str, Any], respond: Respond, action: Action, what: str) -> tuple[str, Alert, str] | None:
     """The user, the open alert and the button's value, once the user may act (else None, said).
-    A *Roll back* click is authorized for the phase and level it would start.
+    A *Roll back* click is authorized for the phase and level it would start; a refusal, or no
+    readable runbook, is a `Refusal` (said by `answered`).
     """
     user, value = body["user"]["id"], str(body["actions"][0].get("value") or "")
     alert_id, _, level = value.partition("|")
     ctx = deps.context()
     try:
-        alert = ctx.alerts.get(alert_id)
-        phase = alert.phase if alert is not None and action == "rollback" else None
-        deps.authorize(alert.service if alert else None, user, action, what, phase, level or None if phase else None)
-    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
-        ctx.audit(actor=user, action=f"alert.{action}", result="refused", alert_id=alert_id,
-                  reason=denied.user_message)  # fmt: skip
-        _say(respond, denied.user_message)
-        return None
+        with refusing(user, f"alert.{action}", errors=(RollbotError,), alert_id=alert_id):
+            alert = ctx.alerts.get(alert_id)
+            phase = alert.phase if alert is not None and action == "rollback" else None
+            deps.authorize(alert.service if alert else None, user, action, what, phase,
+                           level or None if phase else None)  # fmt: skip
     except RedisError:
         logger.exception("Redis unreachable on a click on alert %s", alert_id)
-        _say(respond, "rollbot cannot reach Redis right now: use `/rollback` or the CLI on the deploy host.")
+        reply(respond, "rollbot cannot reach Redis right now: use `/rollback` or the CLI on the deploy host.")
         return None
     if alert is None or not alert.is_open:
-        _say(respond, f"Alert `{alert_id}` is no longer open; nothing was done.")
+        reply(respond, f"Alert `{alert_id}` is no longer open; nothing was done.")
         return None
     return user, alert, value
 
@@ -94,35 +90,31 @@ def rollback(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     try:
         book = deps.runbook(alert.service)
     except RollbotError as error:
-        _say(respond, error.user_message)
+        reply(respond, error.user_message)
         return
     channel = alert_channel(ctx, book)
     refusal = _not_offered(alert, level, book, channel)
     try:
-        if refusal is not None:
-            raise RollbotError(refusal)
-        shown = alert_response.shown_checkpoint(ctx, alert.alert_id)  # the run is refused if it moved since
-        run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user),
-                                                     f"alert:{alert.alert_id}:{level}", shown)  # fmt: skip
-    except RollbotError as error:
-        ctx.audit(actor=user, action="alert.rollback", result="refused", alert_id=alert.alert_id,
-                  reason=error.user_message)  # fmt: skip
-        _say(respond, error.user_message)
-        return
+        with refusing(user, "alert.rollback", errors=(RollbotError,), alert_id=alert.alert_id):
+            if refusal is not None:
+                raise RollbotError(refusal)
+            shown = alert_response.shown_checkpoint(ctx, alert.alert_id)  # the run is refused if it moved since
+            run, created = alert_response.start_rollback(ctx, book, alert, level, deps.actor(user),
+                                                         f"alert:{alert.alert_id}:{level}", shown)  # fmt: skip
     except RedisError:
         logger.exception("Redis unreachable while starting %s %s for %s", alert.phase, level, user)
         cli = f"rollbot rollback {alert.phase} --level {level}{book.service_option}"
-        _say(
+        reply(
             respond,
             f"rollbot cannot reach Redis: nothing was started. On the deploy host: `{cli}` (the break-glass CLI).",
         )
         return
     if not created:
-        _say(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {channel}.")
+        reply(respond, f"Already started as run `{run.run_id}` ({run.status}); progress in {channel}.")
         return
     with contextlib.suppress(RedisError):  # the run is queued; only its mention on the card is lost
         alert_response.note_run(ctx, alert.alert_id, run)
-    _say(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in {channel}.")
+    reply(respond, f"✅ Rollback {blocks.target(run)} is run `{run.run_id}` ({run.status}); progress in {channel}.")
 
 
 def keep_watching(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -134,7 +126,7 @@ def keep_watching(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, alert, _ = clicked
     if not _recorded(respond, lambda: alert_response.acknowledge(deps.context(), alert.alert_id, user)):
         return
-    _say(respond, "👀 Acknowledged: rollbot keeps watching and acts if it becomes a breach.")
+    reply(respond, "👀 Acknowledged: rollbot keeps watching and acts if it becomes a breach.")
 
 
 def silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -146,5 +138,5 @@ def silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, alert, _ = clicked
     if not _recorded(respond, lambda: alert_response.silence(deps.context(), alert.alert_id, user)):
         return
-    _say(respond, f"🔕 Silenced for {blocks.SILENCE_MINUTES} minutes: no pages and no automatic rollback for "
-                  "this alert; the card keeps showing the values.")  # fmt: skip
+    reply(respond, f"🔕 Silenced for {blocks.SILENCE_MINUTES} minutes: no pages and no automatic rollback for "
+                   "this alert; the card keeps showing the values.")  # fmt: skip

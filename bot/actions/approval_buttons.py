@@ -11,7 +11,9 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.core.exceptions import AccessDenied, RollbotError
+from bot.refusals import refusing
+from bot.replies import reply
+from jobs.core.exceptions import RollbotError
 from jobs.guardrails import approvals
 from jobs.records.approvals import ApprovalStore
 from jobs.slack import blocks
@@ -20,36 +22,29 @@ from jobs.slack.channel import shared_alert_channel
 logger = logging.getLogger(__name__)
 
 
-def _say(respond: Respond, text: str) -> None:
-    respond(text=text, replace_original=False, response_type="ephemeral")
-
-
 def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     """*Approve*: authorize the approver role, refuse the requester, start the run exactly once."""
     ack()
     user, run_id = body["user"]["id"], str(body["actions"][0].get("value") or "")
     ctx = deps.context()
     try:
-        pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
-        deps.authorize(pending.service if pending else None, user, "approve", "approving a rollback",
-                       pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
-        record = approvals.approve(ctx, run_id, user)
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="approval.approve", result="refused", run_id=run_id, reason=denied.user_message)
-        _say(respond, denied.user_message)
-        return
-    except RollbotError as error:
+        with refusing(user, "approval.approve", run_id=run_id):
+            pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
+            deps.authorize(pending.service if pending else None, user, "approve", "approving a rollback",
+                           pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
+            record = approvals.approve(ctx, run_id, user)
+    except RollbotError as error:  # not a refusal (that is said by `answered`): the run could not start
         ctx.audit(actor=user, action="approval.approve", result="not started", run_id=run_id,
                   reason=error.user_message)  # fmt: skip
-        _say(respond, error.user_message)
+        reply(respond, error.user_message)
         return
     except RedisError:
         logger.exception("Redis unreachable while approving %s", run_id)
-        _say(respond, "rollbot cannot reach Redis: nothing was started. The break-glass CLI works without it.")
+        reply(respond, "rollbot cannot reach Redis: nothing was started. The break-glass CLI works without it.")
         return
     channel = shared_alert_channel(ctx)  # the run has started: nothing may fail from here
-    _say(respond, f"✅ Approved: rollback {blocks.target(record)} is run `{record.run_id}`, requested by "
-                  f"{blocks.who(record.actor)}; progress in {channel}.")  # fmt: skip
+    reply(respond, f"✅ Approved: rollback {blocks.target(record)} is run `{record.run_id}`, requested by "
+                   f"{blocks.who(record.actor)}; progress in {channel}.")  # fmt: skip
 
 
 def reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -58,17 +53,14 @@ def reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user, run_id = body["user"]["id"], str(body["actions"][0].get("value") or "")
     ctx = deps.context()
     try:
-        pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
-        if pending is None or user != pending.requested_by:
-            deps.authorize(pending.service if pending else None, user, "approve", "rejecting a rollback request",
-                           pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
-        approvals.reject(ctx, run_id, user)
-    except (AccessDenied, RollbotError) as error:
-        ctx.audit(actor=user, action="approval.reject", result="refused", run_id=run_id, reason=error.user_message)
-        _say(respond, error.user_message)
-        return
+        with refusing(user, "approval.reject", errors=(RollbotError,), run_id=run_id):
+            pending = ApprovalStore(ctx.redis, ctx.keys).get(run_id)
+            if pending is None or user != pending.requested_by:
+                deps.authorize(pending.service if pending else None, user, "approve", "rejecting a rollback request",
+                               pending.phase if pending else None, pending.level if pending else None)  # fmt: skip
+            approvals.reject(ctx, run_id, user)
     except RedisError:
         logger.exception("Redis unreachable while rejecting %s", run_id)
-        _say(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
+        reply(respond, "rollbot cannot reach Redis: nothing was recorded; try again in a moment.")
         return
-    _say(respond, f"🚫 Rejected: run `{run_id}` will not start.")
+    reply(respond, f"🚫 Rejected: run `{run_id}` will not start.")

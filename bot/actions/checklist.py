@@ -8,6 +8,8 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot import deps
+from bot.refusals import refusing
+from bot.replies import reply
 from jobs.core.exceptions import RollbotError
 from jobs.runs.notify_queue import enqueue_delivery
 
@@ -18,16 +20,13 @@ def verified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     user = body["user"]["id"]
     run_id, _, index = str(body["actions"][0].get("value") or "").partition("|")
     ctx = deps.context()
-    try:
+    # a refusal, or no readable runbook, is said by `answered`
+    with refusing(user, "checklist.verify", errors=(RollbotError,), run_id=run_id):
         run = ctx.runs.get(run_id) if ctx.redis.exists(ctx.keys.run(run_id)) else None
         deps.authorize(run.service if run else None, user, "verify", "verifying checklist items",
                        run.phase if run else None)  # fmt: skip
-    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
-        ctx.audit(actor=user, action="checklist.verify", result="refused", run_id=run_id, reason=denied.user_message)
-        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
-        return
     if not index.isdigit() or not ctx.redis.exists(ctx.keys.run(run_id)):
-        respond(text="That checklist is no longer known.", replace_original=False, response_type="ephemeral")
+        reply(respond, "That checklist is no longer known.")
         return
     entry = json.dumps({"user": user, "at": ctx.clock().isoformat()})
     if ctx.redis.hsetnx(ctx.keys.run_verified(run_id), index, entry):

@@ -16,6 +16,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import deps
+from bot.refusals import answered, refusing
+from bot.replies import reply
 from jobs.core.exceptions import RollbotError
 from jobs.core.ids import ActionId, CallbackId
 from jobs.core.task_names import Task
@@ -29,15 +31,11 @@ COMMS_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 
 def register(app: App) -> None:
     """Attach the communication clocks' listeners to `app`."""
-    app.action(ActionId.INCIDENT_CUSTOMER_FACING.value)(customer_facing)
-    app.action(ActionId.STAKEHOLDERS_SEND.value)(send_now)
-    app.action(ActionId.STATUSPAGE_PUBLISH.value)(publish)
-    app.action(ActionId.PHASE1_BLOCKERS.value)(document_blockers)
+    app.action(ActionId.INCIDENT_CUSTOMER_FACING.value)(answered(customer_facing))
+    app.action(ActionId.STAKEHOLDERS_SEND.value)(answered(send_now))
+    app.action(ActionId.STATUSPAGE_PUBLISH.value)(answered(publish))
+    app.action(ActionId.PHASE1_BLOCKERS.value)(answered(document_blockers))
     app.view(CallbackId.PHASE1_BLOCKERS.value)(blockers_submitted)
-
-
-def _say(respond: Respond, text: str) -> None:
-    respond(text=text, replace_original=False, response_type="ephemeral")
 
 
 def _queue(body: dict[str, Any], respond: Respond, what: str, task: str, done: str) -> None:
@@ -46,15 +44,12 @@ def _queue(body: dict[str, Any], respond: Respond, what: str, task: str, done: s
     key = value.removeprefix("resolve:")
     ctx = deps.context()
     try:
-        incident = ctx.incidents.get(key)
-        deps.authorize(incident.service if incident else None, user, "incident", what)
-    except RollbotError as denied:
-        ctx.audit(actor=user, action="incident.click", result="refused", key=key, reason=denied.user_message)
-        _say(respond, denied.user_message)
-        return
+        with refusing(user, "incident.click", errors=(RollbotError,), key=key):
+            incident = ctx.incidents.get(key)
+            deps.authorize(incident.service if incident else None, user, "incident", what)
     except RedisError:
         logger.exception("Redis unreachable on a %s click", what)
-        _say(respond, "rollbot cannot reach Redis: do it by hand.")
+        reply(respond, "rollbot cannot reach Redis: do it by hand.")
         return
     try:
         ctx.queue("notify").enqueue(task, value, user, retry=COMMS_RETRY,
@@ -62,9 +57,9 @@ def _queue(body: dict[str, Any], respond: Respond, what: str, task: str, done: s
                                     description=f"{what} for {user}")  # fmt: skip
     except RedisError:
         logger.exception("could not queue %s of %s", what, key)
-        _say(respond, "rollbot cannot reach Redis: do it by hand.")
+        reply(respond, "rollbot cannot reach Redis: do it by hand.")
         return
-    _say(respond, done)
+    reply(respond, done)
 
 
 def customer_facing(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -92,19 +87,16 @@ def document_blockers(ack: Ack, body: dict[str, Any], client: WebClient, respond
     ack()
     user, value = body["user"]["id"], str(body["actions"][0].get("value") or "")
     service, _, phase_name = value.partition("/")
-    try:
+    with refusing(user, "phase1.click", errors=(RollbotError,), service=service):
         book = deps.runbook(service or None)
         deps.authorize(book.service, user, "incident", "documenting Phase 1 blockers")
-    except RollbotError as denied:
-        _say(respond, denied.user_message)
-        return
     phase = book.phases.get(phase_name)
     criteria = phase.stop_criteria if phase else []
     try:
         client.views_open(trigger_id=body["trigger_id"], view=blocks.phase1_modal(value, criteria))
     except SlackApiError as error:
         logger.warning("phase1 blockers modal not opened: %s", error)
-        _say(respond, f"Slack did not open the form ({error.response.get('error')}).")
+        reply(respond, f"Slack did not open the form ({error.response.get('error')}).")
 
 
 def blockers_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

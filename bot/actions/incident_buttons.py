@@ -13,6 +13,8 @@ from rq import Retry
 from slack_bolt import Ack, Respond
 
 from bot import deps
+from bot.refusals import refusing
+from bot.replies import reply
 from jobs.core.exceptions import RollbotError
 from jobs.core.task_names import Task
 
@@ -21,25 +23,18 @@ logger = logging.getLogger(__name__)
 INCIDENT_RETRY = Retry(max=3, interval=[5, 30, 120])
 
 
-def _clicked(body: dict[str, Any], respond: Respond, what: str) -> tuple[str, str] | None:
-    """The user and incident key of a click, once the user is authorized (else None, said)."""
+def _clicked(body: dict[str, Any], what: str) -> tuple[str, str]:
+    """The user and incident key of a click, once the user is authorized; a refusal, or no readable
+    runbook, is a `Refusal` (said by `answered`)."""
     user, key = body["user"]["id"], str(body["actions"][0].get("value") or "")
-    try:
+    with refusing(user, "incident.click", errors=(RollbotError,), key=key):
         incident = deps.context().incidents.get(key)
         deps.authorize(incident.service if incident else None, user, "incident", what)
-    except RollbotError as denied:  # a refusal, or no readable runbook: said, never raised after the ack
-        deps.context().audit(actor=user, action="incident.click", result="refused", key=key,
-                             reason=denied.user_message)  # fmt: skip
-        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
-        return None
     return user, key
 
 
 def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
-    clicked = _clicked(body, respond, f"marking incidents {status}")
-    if clicked is None:
-        return
-    user, key = clicked
+    user, key = _clicked(body, f"marking incidents {status}")
     try:
         deps.context().queue("notify").enqueue(
             Task.CHANGE_INCIDENT, key, user, status, retry=INCIDENT_RETRY,
@@ -48,10 +43,9 @@ def _change(body: dict[str, Any], respond: Respond, status: str) -> None:
         )  # fmt: skip
     except RedisError:
         logger.exception("could not queue %s of %s", status, key)
-        respond(text="rollbot cannot reach Redis: do it in PagerDuty directly.", replace_original=False,
-                response_type="ephemeral")  # fmt: skip
+        reply(respond, "rollbot cannot reach Redis: do it in PagerDuty directly.")
         return
-    respond(text=f"Marking it {status} in PagerDuty as you…", replace_original=False, response_type="ephemeral")
+    reply(respond, f"Marking it {status} in PagerDuty as you…")
 
 
 def acknowledge(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -69,10 +63,7 @@ def resolve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
 def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     """*Stakeholders notified*: a worker records who and when, cancels the reminder, updates the card."""
     ack()
-    clicked = _clicked(body, respond, "recording stakeholder notification")
-    if clicked is None:
-        return
-    user, key = clicked
+    user, key = _clicked(body, "recording stakeholder notification")
     try:
         deps.context().queue("notify").enqueue(
             Task.RECORD_STAKEHOLDERS_NOTIFIED, key, user, retry=INCIDENT_RETRY,
@@ -80,8 +71,6 @@ def notified(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         )  # fmt: skip
     except RedisError:
         logger.exception("could not queue the stakeholder notification of %s", key)
-        respond(text="rollbot cannot reach Redis: the reminder may still fire.", replace_original=False,
-                response_type="ephemeral")  # fmt: skip
+        reply(respond, "rollbot cannot reach Redis: the reminder may still fire.")
         return
-    respond(text="Noted: stakeholders notified. The reminder will not fire.", replace_original=False,
-            response_type="ephemeral")  # fmt: skip
+    reply(respond, "Noted: stakeholders notified. The reminder will not fire.")

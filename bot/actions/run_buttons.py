@@ -10,7 +10,9 @@ from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
 
 from bot import deps
-from jobs.core.exceptions import AccessDenied, RollbotError
+from bot.refusals import refusing
+from bot.replies import reply
+from jobs.core.exceptions import RollbotError
 from jobs.guardrails.approvals import request_approval
 from jobs.records.runs import RunRecord
 from jobs.runs.enqueue import Origin, enqueue_once
@@ -44,35 +46,30 @@ def _start(
     """
     ctx = deps.context()
     try:
-        deps.authorize(plan.runbook.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
-                       plan.level_name)  # fmt: skip
-        if plan.approvals > 1 and pinned:  # an approval records the checkpoint of now: check it here
-            shown_commit = pinned[0]
-        if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
-            now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
-            raise RollbotError(
-                f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); "
-                f"nothing was started. `/rollback {plan.runbook.service_word}{plan.phase_name}` shows the new plan."
-            )
-        if plan.approvals > 1:  # the two-person rule: this confirm is the first approval
-            approval = request_approval(ctx, plan, deps.actor(user), token, Origin(parent=parent))
-            said = blocks.approval_requested(approval, alert_channel(ctx, plan.runbook))
-            respond(text=said, replace_original=replace, response_type="ephemeral")
-            return
-        commit, tag = pinned or (None, None)
-        origin = Origin(parent=parent, checkpoint_commit=commit, checkpoint_tag=tag)
-        record, created = enqueue_once(ctx, plan, deps.actor(user), token, origin)
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
-                  level=plan.level_name, reason=denied.user_message)  # fmt: skip
-        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
-        return
+        with refusing(user, "rollback.request", phase=plan.phase_name, level=plan.level_name):
+            deps.authorize(plan.runbook.service, user, "rollback", f"rolling back {plan.phase_name}",
+                           plan.phase_name, plan.level_name)  # fmt: skip
+            if plan.approvals > 1 and pinned:  # an approval records the checkpoint of now: check it here
+                shown_commit = pinned[0]
+            if shown_commit is not None and shown_commit != (plan.checkpoint.commit if plan.checkpoint else None):
+                now = plan.checkpoint.commit[:12] if plan.checkpoint else "none"
+                raise RollbotError(
+                    f"The checkpoint changed since this plan was shown ({shown_commit[:12]} → {now}); nothing "
+                    f"was started. `/rollback {plan.runbook.service_word}{plan.phase_name}` shows the new plan."
+                )
+            if plan.approvals > 1:  # the two-person rule: this confirm is the first approval
+                approval = request_approval(ctx, plan, deps.actor(user), token, Origin(parent=parent))
+                reply(respond, blocks.approval_requested(approval, alert_channel(ctx, plan.runbook)), replace=replace)
+                return
+            commit, tag = pinned or (None, None)
+            origin = Origin(parent=parent, checkpoint_commit=commit, checkpoint_tag=tag)
+            record, created = enqueue_once(ctx, plan, deps.actor(user), token, origin)
     except RedisError:
         logger.exception("Redis unreachable while starting %s for %s", plan.phase_name, user)
-        respond(text=blocks.manual_fallback(plan), replace_original=False, response_type="ephemeral")
+        reply(respond, blocks.manual_fallback(plan))
         return
-    except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+    except RollbotError as error:  # said, never raised after the ack (a refusal is said by `answered`)
+        reply(respond, error.user_message)
         return
     channel = alert_channel(ctx, plan.runbook)
     if created:
@@ -80,7 +77,7 @@ def _start(
                 f"Progress in {channel}.")  # fmt: skip
     else:
         text = f"Already started as run `{record.run_id}` ({record.status}); progress in {channel}."
-    respond(text=text, replace_original=replace, response_type="ephemeral")
+    reply(respond, text, replace=replace)
 
 
 def _plan(respond: Respond, service: str | None, kind: Kind, phase: str, level: str | None) -> Plan | None:
@@ -90,16 +87,15 @@ def _plan(respond: Respond, service: str | None, kind: Kind, phase: str, level: 
     try:
         book = deps.runbook(service)
     except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        reply(respond, error.user_message)
         return None
     try:
         return deps.plan(book, kind, phase, level)
     except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        reply(respond, error.user_message)
     except RedisError:
         logger.exception("Redis unreachable while planning %s of %s", phase, book.service)
-        respond(text=blocks.manual_fallback(select(book, kind, phase, level)), replace_original=False,
-                response_type="ephemeral")  # fmt: skip
+        reply(respond, blocks.manual_fallback(select(book, kind, phase, level)))
     return None
 
 
@@ -119,22 +115,19 @@ def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
     ack()
     user, run_id = _action(body)
     if not run_id:
-        respond(text="Cancelled: nothing was run.", replace_original=True, response_type="ephemeral")
+        reply(respond, "Cancelled: nothing was run.", replace=True)
         return
     ctx = deps.context()
     try:
-        target = ctx.runs.get(run_id)
-        deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
-        record = cancel_run(ctx, run_id, user)
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
-        respond(text=denied.user_message, replace_original=False, response_type="ephemeral")
-        return
+        with refusing(user, "run.cancel", run_id=run_id):
+            target = ctx.runs.get(run_id)
+            deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
+            record = cancel_run(ctx, run_id, user)
     except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        reply(respond, error.user_message)
         return
     state = "cancelled" if record.status == "cancelled" else "being cancelled; its running step is stopped"
-    respond(text=f"🛑 Run `{run_id}` is {state}.", replace_original=False, response_type="ephemeral")
+    reply(respond, f"🛑 Run `{run_id}` is {state}.")
 
 
 def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
@@ -144,20 +137,17 @@ def _rerun(body: dict[str, Any], respond: Respond, escalate: bool) -> None:
         previous = ctx.runs.get(run_id)
         book = deps.runbook(previous.service)
     except RollbotError as error:
-        respond(text=error.user_message, replace_original=False, response_type="ephemeral")
+        reply(respond, error.user_message)
         return
     level = next_level(book, previous) if escalate else previous.level
     if level is None:
-        respond(text=f"{previous.phase} has no level after {previous.level}.", replace_original=False,
-                response_type="ephemeral")  # fmt: skip
+        reply(respond, f"{previous.phase} has no level after {previous.level}.")
         return
     plan = _plan(respond, previous.service, "rollback", previous.phase, level)
     if plan is None:
         return
     if escalate and plan.needs_checkpoint and plan.checkpoint is None:
-        respond(
-            text=f"No checkpoint recorded for {plan.phase_name}.", replace_original=False, response_type="ephemeral"
-        )
+        reply(respond, f"No checkpoint recorded for {plan.phase_name}.")
         return
     # The run resets to the checkpoint the failed run's message showed, or is refused if it moved.
     shown = previous.checkpoint_commit

@@ -10,7 +10,9 @@ from slack_bolt import Ack, Respond
 
 from bot import deps
 from bot.commands.parsing import parse_phase_only
-from jobs.core.exceptions import AccessDenied, RollbotError
+from bot.refusals import refusing
+from bot.replies import answer, reply
+from jobs.core.exceptions import RollbotError
 from jobs.guardrails.access import check_channel
 from jobs.runs.enqueue import enqueue_run
 from jobs.runs.plan import KIND_TITLES, Kind, select
@@ -33,23 +35,18 @@ def start(ack: Ack, respond: Respond, command: dict[str, Any], kind: Kind, name:
     book = books.choose(service, "`" + " ".join(filter(None, [name, "<service>", phase])) + "`")
     plan = select(book, kind, phase)
     what = "running pre-flight checks" if kind == "preflight" else "running validation"
-    try:
+    with refusing(user, f"{kind}.request", phase=plan.phase_name):
         check_channel(book, command.get("channel_id", ""), command.get("channel_name", ""), name)
         deps.authorize(book.service, user, "preflight" if kind == "preflight" else "validate", what,
                        phase=plan.phase_name)  # fmt: skip
-    except AccessDenied as denied:
-        deps.context().audit(actor=user, action=f"{kind}.request", result="refused", phase=plan.phase_name,
-                             reason=denied.user_message)  # fmt: skip
-        ack(response_type="ephemeral", text=denied.user_message)
-        return
-    ack(response_type="ephemeral", text=f"⏳ Queuing {KIND_TITLES[kind].lower()} for {plan.phase_name}…")
+    answer(ack, f"⏳ Queuing {KIND_TITLES[kind].lower()} for {plan.phase_name}…")
     try:
         record = enqueue_run(deps.context(), deps.plan(book, kind, phase), deps.actor(user))
     except RedisError:
         logger.exception("Redis unreachable while queuing %s %s for %s", kind, phase, user)
-        respond(text=blocks.manual_fallback(plan))
+        reply(respond, blocks.manual_fallback(plan))
         return
     except RollbotError as error:
-        respond(text=error.user_message)
+        reply(respond, error.user_message)
         return
-    respond(text=f"Queued run `{record.run_id}`; its progress goes to the alert channel.")
+    reply(respond, f"Queued run `{record.run_id}`; its progress goes to the alert channel.")

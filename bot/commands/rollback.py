@@ -12,7 +12,9 @@ from slack_bolt import Ack, Respond
 from bot import deps
 from bot.commands.parsing import Command, parse_rollback
 from bot.commands.phase1 import analysis_only_blocks
-from jobs.core.exceptions import AccessDenied, AnalysisOnlyError, RollbotError, UnknownTargetError
+from bot.refusals import refusing
+from bot.replies import answer, reply
+from jobs.core.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
 from jobs.guardrails.access import check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
@@ -33,24 +35,19 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         try:
             book = books.choose(parsed.service, f"`/rollback <service> {parsed.phase}`")
         except UnknownTargetError as error:
-            ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
+            answer(ack, f"{error.user_message}\n\n{blocks.help_text(books)}")
             return
     channel_id, channel_name = command.get("channel_id", ""), command.get("channel_name", "")
     if parsed.action not in ("help", "cancel"):  # a cancel is checked against its run's service
-        try:
+        with refusing(user, f"rollback.{parsed.action}", channel=command.get("channel_id")):
             if parsed.action == "plan":
                 check_channel(book, channel_id, channel_name, "/rollback")
             else:
                 check_channel_any(books, channel_id, channel_name, "/rollback")
-        except AccessDenied as denied:
-            deps.context().audit(actor=user, action=f"rollback.{parsed.action}", result="refused",
-                                 channel=command.get("channel_id"), reason=denied.user_message)  # fmt: skip
-            ack(response_type="ephemeral", text=denied.user_message)
-            return
     if parsed.action == "help":
-        ack(response_type="ephemeral", text=blocks.help_text(books))
+        answer(ack, blocks.help_text(books))
     elif parsed.action in ("status", "history"):
-        ack(response_type="ephemeral", text=_list_runs(parsed.action))
+        answer(ack, _list_runs(parsed.action))
     elif parsed.action == "cancel":
         _cancel(ack, respond, books, user, parsed.run_id, (channel_id, channel_name))
     else:
@@ -58,33 +55,25 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
 
 
 def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Command) -> None:
-    ctx = deps.context()
     try:
         plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
     except AnalysisOnlyError as error:  # the stop criteria as a checklist, and *Document blockers*
-        ack(response_type="ephemeral", text=error.user_message, blocks=analysis_only_blocks(book, parsed.phase or ""))
+        answer(ack, error.user_message, analysis_only_blocks(book, parsed.phase or ""))
         return
     except UnknownTargetError as error:
-        ack(response_type="ephemeral", text=f"{error.user_message}\n\n{blocks.help_text(books)}")
+        answer(ack, f"{error.user_message}\n\n{blocks.help_text(books)}")
         return
     except RedisError:
         logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)
-        ack(
-            response_type="ephemeral", text=blocks.manual_fallback(select(book, "rollback", parsed.phase, parsed.level))
-        )
+        answer(ack, blocks.manual_fallback(select(book, "rollback", parsed.phase, parsed.level)))
         return
     if parsed.dry_run:
         title, plan_blocks = blocks.plan_message(plan, token=None)
-        ack(response_type="ephemeral", text=title, blocks=plan_blocks)
+        answer(ack, title, plan_blocks)
         return
-    try:
+    with refusing(user, "rollback.request", phase=plan.phase_name, level=plan.level_name):
         deps.authorize(book.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
                        plan.level_name)  # fmt: skip
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="rollback.request", result="refused", phase=plan.phase_name,
-                  level=plan.level_name, reason=denied.user_message)  # fmt: skip
-        ack(response_type="ephemeral", text=denied.user_message)
-        return
     blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
     if blocker:
@@ -96,7 +85,7 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
                 "the run starts when a second person with the approver role approves it."
             )
         )
-    ack(response_type="ephemeral", text=title, blocks=plan_blocks)
+    answer(ack, title, plan_blocks)
 
 
 def _blocker(plan: Plan) -> str | None:
@@ -118,41 +107,33 @@ def _cancel(ack: Ack, respond: Respond, books: Catalog, user: str, run_id: str |
             channel: tuple[str, str]) -> None:  # fmt: skip
     ctx = deps.context()
     if run_id is None:
-        try:  # the list of what runs is shown where any runbook accepts commands
+        # the list of what runs is shown where any runbook accepts commands
+        with refusing(user, "rollback.cancel", channel=channel[0]):
             check_channel_any(books, *channel, "/rollback")
-        except AccessDenied as denied:
-            ack(response_type="ephemeral", text=denied.user_message)
-            return
         active = ctx.runs.active()
         if len(active) != 1 or books.several:  # with several services, never guess which run is meant
             listed = blocks.run_list(active, ctx.clock(), "")
-            ack(
-                response_type="ephemeral",
-                text="Nothing is running." if not active else f"Which one? `/rollback cancel <run>`:\n{listed}",
-            )
+            answer(ack, "Nothing is running." if not active else f"Which one? `/rollback cancel <run>`:\n{listed}")
             return
         run_id = active[0].run_id
     try:
-        target = ctx.runs.get(run_id)
-        if target.service in books.books:
-            check_channel(books.books[target.service], *channel, "/rollback")
-        else:
-            check_channel_any(books, *channel, "/rollback")
-        deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
-    except AccessDenied as denied:
-        ctx.audit(actor=user, action="run.cancel", result="refused", run_id=run_id, reason=denied.user_message)
-        ack(response_type="ephemeral", text=denied.user_message)
-        return
-    except RollbotError as error:  # no such run
-        ack(response_type="ephemeral", text=error.user_message)
+        with refusing(user, "run.cancel", run_id=run_id):
+            target = ctx.runs.get(run_id)
+            if target.service in books.books:
+                check_channel(books.books[target.service], *channel, "/rollback")
+            else:
+                check_channel_any(books, *channel, "/rollback")
+            deps.authorize(target.service, user, "cancel", "cancelling a run", target.phase, target.level)
+    except RollbotError as error:  # no such run (a refusal is a `Refusal`, said by `answered`)
+        answer(ack, error.user_message)
         return
     ack()
     try:
         record = cancel_run(ctx, run_id, user)
     except RollbotError as error:
-        respond(text=error.user_message)
+        reply(respond, error.user_message)
         return
     if record.status == "cancelled":
-        respond(text=f"🛑 Run `{run_id}` cancelled before it started.")
+        reply(respond, f"🛑 Run `{run_id}` cancelled before it started.")
     else:
-        respond(text=f"🛑 Cancelling run `{run_id}`: its running step is being stopped.")
+        reply(respond, f"🛑 Cancelling run `{run_id}`: its running step is being stopped.")

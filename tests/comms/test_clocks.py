@@ -14,13 +14,13 @@ from jobs import report
 from jobs.context import Context
 from jobs.core.ids import ActionId
 from jobs.records import audit
-from tests.bot.test_slack_rollback import click
 from tests.conftest import LEAD, start_worker, stop_worker, wait_for
-from tests.jobs.test_escalation import cards, phase3, rollback
 from tests.standins.signed import button_value, has_button
 from tests.standins.slack import SlackStandIn
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.statuspage import StatuspageStandIn
+from tests.support.runs import phase3, rollback
+from tests.support.slack import cards, click
 
 PM = "pm@example.com"
 OLD_BUSINESS = '  business: ["Primary: Product Manager", "Secondary: VP Engineering"]\n'
