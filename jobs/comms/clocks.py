@@ -58,11 +58,6 @@ def _breached_metric(ctx: Context, incident: Incident) -> tuple[str, str] | None
     return source, name
 
 
-def is_customer_facing(incident: Incident) -> bool:
-    """Marked customer-facing (by the runbook, the metric, or a click)."""
-    return incident.customer_facing_by is not None
-
-
 def open_clocks(ctx: Context, key: str) -> str:
     """The incident opened: mark it customer-facing if it is, post the business draft in its thread,
     probe SMTP, schedule the status page and executive clocks. Once per opening. `DeliveryFailed`

@@ -91,8 +91,8 @@ def _request(ctx: Context, method: str, path: str, body: dict[str, Any]) -> dict
 
 def publish(ctx: Context, value: str, user: str) -> str:
     """*Publish* was clicked: create the status page incident (`value` is the incident key), or set
-    it resolved (`resolve:<key>`). Refusals are said in the thread and audited; `ServiceRefused`
-    with `retryable` is raised for the job to retry.
+    it resolved (`resolve:<key>`). Refusals (4xx) are said in the thread and audited, never retried;
+    `ServiceRefused` is raised (the job is retried) while Statuspage does not answer or fails (5xx).
     """
     resolution = value.startswith("resolve:")
     key = value.removeprefix("resolve:")
@@ -129,10 +129,11 @@ def _publish(ctx: Context, incident: Incident, runbook: Runbook, user: str, reso
     except ServiceRefused as error:
         ctx.audit(actor=user, action="statuspage.publish", result="failed", key=incident.key,
                   resolution=resolution, reason=error.user_message)  # fmt: skip
-        if not error.retryable:
-            thread_note(ctx, incident, f"⚠️ Statuspage refused it for <@{user}>: {error.user_message}. Publish it "
-                                       "on the status page by hand.")  # fmt: skip
-        raise
+        if error.retryable:
+            raise
+        thread_note(ctx, incident, f"⚠️ Statuspage refused it for <@{user}>: {error.user_message}. Publish it "
+                                   "on the status page by hand, or fix it and click *Publish* again.")  # fmt: skip
+        return "refused"
     now = ctx.clock()
 
     def record(current: Incident) -> None:

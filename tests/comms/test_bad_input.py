@@ -83,12 +83,14 @@ def test_a_statuspage_422_is_said_and_audited_and_publishing_again_works(
     key = failed_incident(ctx, comms_env, comms_runbook(ctx, comms_env, repo, "customer_facing: true"))
     statuspage.fail_next.append(422)
 
-    with pytest.raises(ServiceRefused):
-        tasks.publish_statuspage(key, LEAD)
+    assert tasks.publish_statuspage(key, LEAD) == "refused"  # said once, not retried
     assert any("Statuspage refused it" in t and "422" in t for t in thread_texts(slack))
     assert [e["result"] for e in audit_entries(ctx, "statuspage.publish")] == ["failed"]
     assert statuspage.incidents == {}
 
+    statuspage.fail_next.append(503)
+    with pytest.raises(ServiceRefused):  # a server error: the job is retried
+        tasks.publish_statuspage(key, LEAD)
     assert tasks.publish_statuspage(key, LEAD) == "published"
     assert tasks.publish_statuspage(key, LEAD) == "already published"
     assert len(statuspage.incidents) == 1
@@ -101,7 +103,9 @@ def test_a_statuspage_422_is_said_and_audited_and_publishing_again_works(
     assert tasks.offer_statuspage_resolution(key) == "not needed"
     assert tasks.publish_statuspage(f"resolve:{key}", LEAD) == "published"
     assert statuspage.incidents[incident.statuspage_id or ""]["status"] == "resolved"
-    assert [r[0] for r in statuspage.requests] == ["POST", "POST", "PATCH"]
+    assert [r[0] for r in statuspage.requests] == ["POST", "POST", "POST", "PATCH"]
+    assert [e["result"] for e in audit_entries(ctx, "statuspage.publish")] == ["failed", "failed", "published",
+                                                                                "published"]  # fmt: skip
 
 
 def test_the_executive_clock_mails_and_pages_the_executives_once(
