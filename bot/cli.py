@@ -20,7 +20,7 @@ from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import Process, Settings, get_settings
 from jobs.factory import get_context, get_redis
 from jobs.records import audit, journal
-from jobs.report import build_report
+from jobs.report import build_chart, build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
@@ -167,7 +167,9 @@ def history(count: int) -> None:
 
 @cli.command()
 @click.argument("run_id")
-def report(run_id: str) -> None:
+@click.option("--chart", "chart", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the golden-path chart (PNG) to this file.")  # fmt: skip
+def report(run_id: str, chart: Path | None) -> None:
     """Print the incident report (Markdown) of rollback RUN_ID and its retries and escalations."""
 
     _start("cli", log_level="WARNING")
@@ -180,6 +182,13 @@ def report(run_id: str) -> None:
         )
         loaded = None
     click.echo(build_report(ctx, run_id, loaded), nl=False)
+    if chart is not None:
+        png = build_chart(ctx, run_id, loaded)
+        if png is None:
+            click.echo("rollbot: no golden-path measurements in this incident's window: no chart written", err=True)
+        else:
+            chart.write_bytes(png)
+            click.echo(f"rollbot: chart written to {chart}", err=True)
 
 
 def _point_in_time(value: str | None, param: str) -> datetime | None:

@@ -9,14 +9,20 @@ import time
 from typing import Any
 
 import pagerduty
-from rq import get_current_job
+from rq import Retry, get_current_job
 
 from jobs import chains, report
 from jobs.alerts import intake as alert_intake
 from jobs.alerts import monitor
 from jobs.alerts import response as alert_response
 from jobs.alerts import rules as alert_rules
-from jobs.core.exceptions import DeliveryFailed, RollbotError, RunbookError, UnknownTargetError
+from jobs.comms import clocks as comms_clocks
+from jobs.comms import executive as comms_executive
+from jobs.comms import phase1 as comms_phase1
+from jobs.comms import stakeholders as comms_stakeholders
+from jobs.comms import statuspage as comms_statuspage
+from jobs.core.exceptions import DeliveryFailed, MailError, RollbotError, RunbookError, UnknownTargetError
+from jobs.core.task_names import Task
 from jobs.factory import get_context
 from jobs.guardrails import access, approvals
 from jobs.pagerduty import escalation
@@ -34,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ESCALATION_WAIT_SECONDS = 5.0  # a finished run's process gives its PagerDuty deliveries this long
 POLL_ESCALATION_WAIT_SECONDS = 1.0
+COMMS_RETRY = Retry(max=8, interval=[10, 20, 30, 60, 120, 300, 600, 900])
 
 
 def _execute(run_id: str) -> str:
@@ -86,8 +93,17 @@ def record_stakeholders_notified(incident_key: str, user: str) -> str:
 
 
 def remind_stakeholders(incident_key: str) -> str:
-    """The business notification clock went off (scheduled by RQ's scheduler)."""
-    return "posted" if escalation.remind_stakeholders(get_context(), incident_key) else "not needed"
+    """The business notification clock went off (scheduled by RQ's scheduler): the business e-mail
+    goes out by itself (`escalation.auto_send`, addresses, `SMTP_URL`), else the channel is reminded.
+    While the SMTP server does not answer, the sending is retried by its own job.
+    """
+    ctx = get_context()
+    try:
+        return comms_stakeholders.at_deadline(ctx, incident_key)
+    except MailError:
+        ctx.queue("notify").enqueue(Task.SEND_STAKEHOLDER_MAIL, incident_key, "rollbot", retry=COMMS_RETRY,
+                                    job_id=ctx.keys.job("mail", f"{incident_key}-{time.time_ns()}"))  # fmt: skip
+        return "SMTP down: retrying"
 
 
 def escalate_run(run_id: str) -> str:
@@ -288,3 +304,50 @@ def redeliver_slack(chain_name: str, generation: str) -> str:
 
     ctx = get_context()
     return deliveries.run_chain(ctx, ctx.slack, chain_name, generation)
+
+
+# --- the communication clocks (jobs.comms) ------------------------------------------------------
+
+
+def open_incident_clocks(incident_key: str) -> str:
+    """An incident opened: customer-facing or not, the business draft, the SMTP probe, the status
+    page and executive clocks. Raises (retried) until its card is posted.
+    """
+    return comms_clocks.open_clocks(get_context(), incident_key)
+
+
+def send_stakeholder_mail(incident_key: str, user: str) -> str:
+    """*Send now* (or the deadline's retry): e-mail the business contacts, once."""
+    return comms_stakeholders.send_business(get_context(), incident_key, user)
+
+
+def mark_customer_facing(incident_key: str, user: str) -> str:
+    """*Customer-facing* was clicked."""
+    return "marked" if comms_clocks.mark_customer_facing(get_context(), incident_key, user) else "unknown incident"
+
+
+def statuspage_due(incident_key: str) -> str:
+    """The status page clock went off."""
+    return comms_statuspage.due(get_context(), incident_key)
+
+
+def publish_statuspage(value: str, user: str) -> str:
+    """*Publish* was clicked: create (or resolve) the status page incident; retried while
+    Statuspage does not answer.
+    """
+    return comms_statuspage.publish(get_context(), value, user)
+
+
+def offer_statuspage_resolution(incident_key: str) -> str:
+    """The incident resolved: offer the status page resolution."""
+    return comms_statuspage.offer_resolution(get_context(), incident_key)
+
+
+def executive_due(incident_key: str) -> str:
+    """The executive clock went off."""
+    return comms_executive.due(get_context(), incident_key)
+
+
+def document_phase1_blockers(service: str, user: str, findings: str, ticked: list[int], phase: str = "phase1") -> str:
+    """The Phase 1 blockers modal was submitted: the tracking issue's comment, audit, business contacts."""
+    return comms_phase1.document(get_context(), service, user, findings, ticked, phase)

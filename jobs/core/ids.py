@@ -21,6 +21,16 @@ class ActionId(StrEnum):
     ALERT_ROLLBACK = "alert_rollback"
     ALERT_KEEP_WATCHING = "alert_keep_watching"
     ALERT_SILENCE = "alert_silence"
+    INCIDENT_CUSTOMER_FACING = "incident_customer_facing"
+    STAKEHOLDERS_SEND = "stakeholders_send"
+    STATUSPAGE_PUBLISH = "statuspage_publish"
+    PHASE1_BLOCKERS = "phase1_blockers"
+
+
+class CallbackId(StrEnum):
+    """`callback_id` of every modal rollbot opens."""
+
+    PHASE1_BLOCKERS = "phase1_blockers"
 
 
 class MetadataType(StrEnum):

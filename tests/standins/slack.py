@@ -193,7 +193,8 @@ class SlackStandIn:
                     self._reply(200, {"ok": True})
                     return
                 if path.startswith("/upload/"):
-                    standin._record(Call("upload", {"file": path.rsplit("/", 1)[1], "content": body.decode()}))
+                    standin._record(Call("upload", {"file": path.rsplit("/", 1)[1], "content": body.decode(errors="replace"),
+                                                    "raw": body}))  # fmt: skip
                     self._reply(200, {"ok": True})
                     return
                 method = path.removeprefix("/api/")
