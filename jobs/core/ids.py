@@ -21,6 +21,9 @@ class ActionId(StrEnum):
     ALERT_ROLLBACK = "alert_rollback"
     ALERT_KEEP_WATCHING = "alert_keep_watching"
     ALERT_SILENCE = "alert_silence"
+    HOME_ROLLBACK = "home_rollback"
+    HOME_PREFLIGHT = "home_preflight"
+    HOME_REFRESH = "home_refresh"
 
 
 class MetadataType(StrEnum):
@@ -30,3 +33,19 @@ class MetadataType(StrEnum):
     ALERT = "rollbot_alert"
     APPROVAL = "rollbot_approval"
     INCIDENT = "rollbot_incident"  # an extension: the PagerDuty incident card
+
+
+class ModalField(StrEnum):
+    """The rollback modal's selects: each is both the input block's `block_id` and its `action_id`."""
+
+    SERVICE = "modal_service"
+    PHASE = "modal_phase"
+    LEVEL = "modal_level"
+
+
+class CallbackId(StrEnum):
+    """`callback_id` of rollbot's modals and of its message shortcut."""
+
+    ROLLBACK_MODAL = "rollback_modal"
+    PREFLIGHT_MODAL = "preflight_modal"
+    ROLLBACK_FROM_MESSAGE = "rollback_from_message"

@@ -34,6 +34,9 @@ class Task:
     POST_INCIDENT_REPORT: Final = f"{_MODULE}.post_incident_report"
     REFRESH_USER_GROUPS: Final = f"{_MODULE}.refresh_user_groups"
     REDELIVER_SLACK: Final = f"{_MODULE}.redeliver_slack"
+    FILL_ROLLBACK_MODAL: Final = f"{_MODULE}.fill_rollback_modal"
+    PUBLISH_HOME: Final = f"{_MODULE}.publish_home"
+    REFRESH_HOMES: Final = f"{_MODULE}.refresh_homes"
 
 
 def all_tasks() -> dict[str, str]:
