@@ -3,6 +3,7 @@ real git, the Slack stand-in. Every view the bot sends is checked with slack_sdk
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,8 @@ def open_modal(web: str, slack: SlackStandIn, env: dict[str, str], user: str = O
     assert view["callback_id"] == "rollback_modal"
     run_worker(env)
     update = views(slack, "views.update")[-1]
-    return update["view"] | {"id": update["view_id"]}
+    filled: dict[str, Any] = update["view"] | {"id": update["view_id"]}
+    return filled
 
 
 def submission(view: dict[str, Any], user: str, phase: str = "phase2", level: str = "immediate") -> dict[str, Any]:
@@ -239,4 +241,4 @@ def test_open_homes_are_refreshed_when_a_run_changes(
     last = json.dumps(views(slack, "views.publish")[-1]["view"])
     assert "succeeded" in last
     times = [c.at for c in published[1:]]
-    assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
