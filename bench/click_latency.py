@@ -45,7 +45,6 @@ from jobs.core.redaction import Redactor
 from jobs.core.redis_values import text
 from jobs.core.settings import Settings
 from jobs.records.runs import RunRecord
-from tests.bot.test_slack_rollback import slash
 from tests.conftest import (
     DEFAULT_ACCESS,
     ONCALL,
@@ -63,6 +62,7 @@ from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import action_body, button_value, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.slack import slash
 
 TRIALS = 10
 NOOPS_PER_TRIAL = 3

@@ -57,7 +57,7 @@ from jobs.core.keys import Keys
 from jobs.core.redaction import Redactor
 from jobs.core.redis_values import optional_text
 from jobs.core.settings import Settings
-from tests.bot.test_alert_intake import AUTO_RULE, MANUAL_LINE, alert_cards, message, with_checkpoint
+from tests.bot.test_alert_intake import AUTO_RULE, with_checkpoint
 from tests.conftest import (
     ONCALL,
     REDIS_URL,
@@ -72,6 +72,7 @@ from tests.conftest import (
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import JSON_HEADERS, command_body, event_body, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.alerts import MANUAL_LINE, alert_cards, message
 
 MESSAGES = 1000  # per round, of each kind
 ROUNDS = 5  # storm rounds, each between two help rounds

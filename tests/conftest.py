@@ -1,4 +1,6 @@
-"""Shared fixtures: a unique Redis namespace per test, real git repositories, real RQ workers."""
+"""Shared fixtures: a unique Redis namespace per test, real git repositories, real RQ workers.
+The shared Redis is the one at REDIS_URL, or an embedded one (tests/support/shared_redis.py).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +31,11 @@ from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET
 from tests.standins.slack import SlackStandIn
+from tests.support.shared_redis import shared_redis_url
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# CI's Redis when it answers, else an embedded one for this session (os.environ["REDIS_URL"] names it,
+# so every process a test starts uses it too); decided here, before any test reads REDIS_URL.
+REDIS_URL = shared_redis_url()
 ROLLBOT = str(Path(sys.executable).with_name("rollbot"))
 TEST_BOT_TOKEN = "xoxb-test-0000-token"
 GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]

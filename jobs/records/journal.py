@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from jobs.core.keys import Keys
 from jobs.core.redis_values import optional_text
 from jobs.records.checkpoints import HISTORY_LENGTH, Checkpoint
-from jobs.records.runs import RunRecord, RunStore, parse_record
+from jobs.records.runs import RunRecord, RunStore, StepRecord, parse_record, record_fields
 
 logger = logging.getLogger(__name__)
 
@@ -153,21 +153,40 @@ def write_back(
                 continue
 
 
+def record_entry(record: RunRecord, steps: list[StepRecord] | None = None) -> dict[str, Any]:
+    """A `record` entry's data: the record's hash fields (with only `steps` when given: the ones
+    that changed; written in order, the entries add up to the whole record), whether it is
+    active, when it was made.
+    """
+    fields = record_fields(record, steps)
+    return {"run_id": record.run_id, "fields": fields, "active": record.is_active,
+            "created": record.created_at.timestamp()}  # fmt: skip
+
+
+def merged_record(entries: list[Entry]) -> dict[str, Any] | None:
+    """The `record` entries among `entries` as one (their fields in order: later ones win)."""
+    records = [e.data for e in entries if e.op == "record"]
+    if not records:
+        return None
+    fields: dict[str, str] = {}
+    for data in records:
+        fields |= data["fields"]
+    return records[-1] | {"fields": fields}
+
+
 def _last_record(entries: list[Entry]) -> RunRecord | None:
     for entry in reversed(entries):
         if entry.op == "record":
-            return RunRecord.model_validate(entry.data["record"])
+            return parse_record(entry.data["fields"])
     return None
 
 
 def _write(
     pipe: Pipeline, keys: Keys, entries: list[Entry], lost: bool, checkpoints: dict[str, Any], write_record: bool
 ) -> None:
-    record: RunRecord | None = None
+    record = merged_record(entries)
     for entry in entries:
-        if entry.op == "record":
-            record = RunRecord.model_validate(entry.data["record"])
-        elif entry.op == "log" and entry.data.get("lines"):
+        if entry.op == "log" and entry.data.get("lines"):
             pipe.rpush(keys.run_log(entry.data["run_id"]), *entry.data["lines"])
             pipe.ltrim(keys.run_log(entry.data["run_id"]), -RUN_LOG_MAX_LINES, -1)
         elif entry.op == "audit":
@@ -176,9 +195,9 @@ def _write(
             _restore_checkpoint(pipe, keys, entry.data, checkpoints[_checkpoint_key(keys, entry.data)])
     if record is not None and write_record:
         if lost:
-            pipe.delete(keys.run(record.run_id))  # a hash with only the steps written since the loss
-        RunStore.write(pipe, keys, record)
-        pipe.zadd(keys.runs, {record.run_id: record.created_at.timestamp()})
+            pipe.delete(keys.run(record["run_id"]))  # a hash with only the steps written since the loss
+        RunStore.write_fields(pipe, keys, record["run_id"], record["fields"], record["active"])
+        pipe.zadd(keys.runs, {record["run_id"]: record["created"]})
 
 
 def _checkpoint_key(keys: Keys, data: dict[str, Any]) -> str:

@@ -161,13 +161,17 @@ class RunStore:
     @staticmethod
     def write(pipe: Pipeline, keys: Keys, record: RunRecord) -> None:
         """Queue the whole record (and its place among the active runs) on `pipe`."""
-        fields: dict[FieldT, EncodableT] = {"record": record.model_dump_json(exclude={"steps"})}
-        fields |= {f"step:{step.index}": step.model_dump_json() for step in record.steps}
-        pipe.hset(keys.run(record.run_id), mapping=fields)
-        if record.is_active:
-            pipe.sadd(keys.active_runs, record.run_id)
+        RunStore.write_fields(pipe, keys, record.run_id, record_fields(record), record.is_active)
+
+    @staticmethod
+    def write_fields(pipe: Pipeline, keys: Keys, run_id: str, fields: dict[str, str], active: bool) -> None:
+        """Queue a record given as its hash fields (see `record_fields`)."""
+        mapping: dict[FieldT, EncodableT] = {name: value for name, value in fields.items()}
+        pipe.hset(keys.run(run_id), mapping=mapping)
+        if active:
+            pipe.sadd(keys.active_runs, run_id)
         else:
-            pipe.srem(keys.active_runs, record.run_id)
+            pipe.srem(keys.active_runs, run_id)
 
     def recent(self, count: int = 10) -> list[RunRecord]:
         """The newest `count` runs, newest first."""
@@ -185,6 +189,15 @@ class RunStore:
                 pipe.hgetall(self._keys.run(run_id))
             found = [parse_record(fields) for fields in pipe.execute()]
         return [record for record in found if record is not None]
+
+
+def record_fields(record: RunRecord, steps: list[StepRecord] | None = None) -> dict[str, str]:
+    """The record as its Redis hash fields: `record` (without steps) and one `step:<n>` per step
+    (of `steps` only, when given).
+    """
+    fields = {"record": record.model_dump_json(exclude={"steps"})}
+    fields |= {f"step:{step.index}": step.model_dump_json() for step in (record.steps if steps is None else steps)}
+    return fields
 
 
 def parse_record(fields: Any) -> RunRecord | None:

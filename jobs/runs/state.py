@@ -19,9 +19,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from jobs.context import Context
+from jobs.core.redis_values import optional_text
 from jobs.records import audit, locks
-from jobs.records.journal import RUN_LOG_MAX_LINES, Entry, Journal, write_back
-from jobs.records.runs import RunRecord
+from jobs.records.journal import RUN_LOG_MAX_LINES, Entry, Journal, record_entry, write_back
+from jobs.records.run_sync import sync_run
+from jobs.records.runs import RunRecord, StepRecord
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +57,25 @@ class RunState:
         self._last_probe = 0.0
         self._lock_timeout = lock_timeout
         self._leased = leased  # a lease thread keeps the run's lease: writing the record back renews it
+        self._lock_key = ctx.keys.service_lock(record.service, record.lane)
+        self._holder: str | None = None  # the service lock's holder, as the last sync saw it
+        self._fresh = False  # a sync happened since the fence last looked
+        self._lost = not online  # Redis never had (or lost) the run: the next sync writes all of it
 
     # -- changes -------------------------------------------------------------------------------
 
     def change(self, apply: Callable[[RunRecord], None], log_lines: list[str] | None = None,
-               audit_entry: dict[str, Any] | None = None) -> None:  # fmt: skip
+               audit_entry: dict[str, Any] | None = None, steps: list[StepRecord] | None = None) -> None:  # fmt: skip
         """Apply `apply` to the record, with optional log lines and an audit entry (`audit`'s
-        arguments), then sync: one Redis round trip for all of it.
+        arguments), then sync: one Redis round trip for all of it. `steps`: only these steps
+        changed (the others are not written again).
         """
         apply(self.record)
         if log_lines:
             self._append("log", run_id=self.record.run_id, lines=log_lines[-RUN_LOG_MAX_LINES:])
         if audit_entry is not None:
             self._append("audit", fields=self._audit_fields(**audit_entry))
-        self._append("record", record=self.record.model_dump(mode="json"))
+        self._append("record", **record_entry(self.record, steps))
         self.sync()
 
     def audit(self, *, actor: str, action: str, result: str, **args: Any) -> None:
@@ -89,45 +96,65 @@ class RunState:
 
     # -- Redis -----------------------------------------------------------------------------------
 
-    def sync(self) -> bool:
-        """Write what Redis has not confirmed yet; True when Redis now has all of it. A record
-        Redis lost is written whole again; one ended from outside is left as it is (see `owns`).
+    def sync(self, force: bool = False) -> bool:
+        """Write what Redis has not confirmed yet (one round trip); True when Redis now has all of
+        it. A record Redis lost is written whole again; one ended from outside is left as it is
+        (see `owns`). `force`: ask Redis even with nothing to write (the fence wants fresh news).
         """
         if not self._reachable():
             return False
+        last = len(self.entries) - 1
+        if last == self._confirmed and not force:
+            return True
+        lease = self.ctx.settings.rollbot_lease_seconds if self._leased else None
         try:
-            self._confirmed, self.ended_outside = write_back(
-                self.ctx.redis, self.ctx.keys, self.record.run_id, self.entries, self._confirmed, outside_wins=True,
-                lease_seconds=self.ctx.settings.rollbot_lease_seconds if self._leased else None,
-            )  # fmt: skip
+            found = None
+            if not self._lost:
+                found = sync_run(self.ctx.redis, self.ctx.keys, self.record.run_id, self._lock_key,
+                                 self.entries[self._confirmed + 1 :], last, lease,
+                                 self.ctx.settings.rollbot_audit_retention, time.time())  # fmt: skip
+            if found is None or not found.found:  # Redis lost the run: write the whole journal back
+                self._confirmed, self.ended_outside = write_back(
+                    self.ctx.redis, self.ctx.keys, self.record.run_id, self.entries, self._confirmed,
+                    outside_wins=True, lease_seconds=lease,
+                )  # fmt: skip
+                self._holder = optional_text(self.ctx.redis.get(self._lock_key))
+                self._lost = False
+            else:
+                self._confirmed, self._holder = last, found.holder
+                self.ended_outside = self.ended_outside or found.ended_outside
         except RedisError as error:
             self._went_away(error)
             return False
+        self._fresh = True
         return True
 
-    def owns(self, service: str, lane: str) -> str | None:
+    def owns(self) -> str | None:
         """The fence, before a step: None while this process may go on; else why it must stop
         (ended from outside, or another run holds the service lock). While Redis is away the local
         lock alone fences this host, and the run goes on.
         """
-        if not self.sync():
+        fresh, self._fresh = self._fresh, False
+        if not fresh and not self.sync(force=True):
+            return None
+        if not self.online:
             return None
         if self.ended_outside is not None:
             other = self.ended_outside
-            return (
-                f"the run was ended from outside ({other.status}: {other.error or other.cancelled_by or 'no reason'})"
-            )
-        try:
-            holder = locks.holder(self.ctx.redis, self.ctx.keys, service, lane)
-            if holder is None:  # Redis lost it (a restart, a failover): take it back
-                lock = locks.service_lock(self.ctx.redis, self.ctx.keys, service, lane, self._lock_timeout)
-                holder = locks.acquire(lock, self.record.run_id)
-                holder = holder or self.record.run_id
-        except RedisError as error:
-            self._went_away(error)
-            return None
+            why = other.error or other.cancelled_by or "no reason"
+            return f"the run was ended from outside ({other.status}: {why})"
+        holder = self._holder
+        if holder is None:  # Redis lost it (a restart, a failover): take it back
+            try:
+                lock = locks.service_lock(self.ctx.redis, self.ctx.keys, self.record.service, self.record.lane,
+                                          self._lock_timeout)  # fmt: skip
+                holder = locks.acquire(lock, self.record.run_id) or self.record.run_id
+            except RedisError as error:
+                self._went_away(error)
+                return None
+            self._holder = holder
         if holder != self.record.run_id:
-            return f"run {holder} holds the {service} lock now"
+            return f"run {holder} holds the {self.record.service} lock now"
         return None
 
     @property
@@ -159,6 +186,7 @@ class RunState:
         return True
 
     def _went_away(self, error: RedisError) -> None:
+        self._lost = True  # when Redis answers again, it may have come back empty
         if self.online:
             logger.warning("run %s: Redis unavailable (%s); the run goes on from its journal %s",
                            self.record.run_id, error, self.journal.path)  # fmt: skip

@@ -45,11 +45,10 @@ def run_steps(
     """Run the plan's steps for `state`'s run and return its final record. Between steps the fence
     is checked: a run ended from outside, or whose lock another run holds, stops there.
     """
-    repo, run_id, service = plan.runbook.repo, state.record.run_id, plan.runbook.service
+    repo, run_id = plan.runbook.repo, state.record.run_id
     records = new_step_records(plan, ctx.redactor)
     head_before = _head(repo)
     started = ctx.clock()
-    lane = state.record.lane
     fenced: list[str] = []  # why this process may not go on (set by the fence between steps)
 
     def start(record: RunRecord) -> None:
@@ -79,9 +78,9 @@ def run_steps(
                 ended = {"actor": actor, "action": "step.end", "result": step.status,
                          "args": {"step": step.index, "title": step.title, "duration": took,
                                   "started_at": step.started_at.isoformat() if step.started_at else None}}  # fmt: skip
-            state.change(lambda _r: None, log_lines=lines, audit_entry=ended)
+            state.change(lambda _r: None, log_lines=lines, audit_entry=ended, steps=[step])
             notify(step)
-            if ended is not None and not fenced and (reason := state.owns(service, lane)) is not None:
+            if ended is not None and not fenced and (reason := state.owns()) is not None:
                 logger.warning("run %s stops before its next step: %s", run_id, reason)
                 fenced.append(f"rollbot ({reason})")
 

@@ -19,7 +19,6 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
-from tests.bot.test_slack_rollback import click, slash
 from tests.conftest import (
     LEAD,
     ONCALL,
@@ -34,6 +33,7 @@ from tests.conftest import (
 )
 from tests.standins.signed import button_value, command_body, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.slack import click, slash
 
 PM = "U0PM"  # an approver through the user group S0LEADS only
 GROUP_ACCESS = """\

@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -34,10 +33,11 @@ from tests.conftest import (
 )
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
-from tests.standins.signed import JSON_HEADERS, action_body, button_value, event_body, signed_post
+from tests.standins.signed import action_body, button_value, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.alerts import MANUAL_LINE, SUGGESTING_HEALTH, alert_cards, message, post_event
+from tests.support.slack import replies
 
-MANUAL_LINE = "CRITICAL: Golden Path health at 0.87% - Triggering rollback"
 AUTO_RULE = """\
 alerts:
   - name: golden-path-monitor
@@ -57,26 +57,6 @@ health:
       success_rate: {{alert_below: 0.95, rollback_below: 0.90}}
     on_breach: {{phase: phase2, level: immediate, mode: auto}}
 """
-SUGGESTING_HEALTH = """\
-health:
-  golden_path:
-    url: http://127.0.0.1:9/health
-    interval: 1h
-    metrics:
-      success_rate: {alert_below: 0.95, rollback_below: 0.90}
-    on_breach: {phase: phase2, level: immediate, mode: suggest}
-"""
-
-
-def message(text: str, **fields: Any) -> dict[str, Any]:
-    """A message event in the alert channel, posted by an integration unless `fields` say otherwise."""
-    return {"type": "message", "subtype": "bot_message", "bot_id": "B0DATADOG", "username": "golden-path-monitor",
-            "channel": "C0ALERTS", "text": text, "ts": f"{time.time():.6f}"} | fields  # fmt: skip
-
-
-def post_event(web: str, event: dict[str, Any], event_id: str, client: httpx.Client | None = None) -> None:
-    response = signed_post(f"{web}/slack/events", event_body(event, event_id), headers=JSON_HEADERS, client=client)
-    assert response.status_code == 200, response.text
 
 
 def with_checkpoint(ctx: Context, env: dict[str, str], repo: Path, extra: str) -> Path:
@@ -85,21 +65,6 @@ def with_checkpoint(ctx: Context, env: dict[str, str], repo: Path, extra: str) -
     execute_run(ctx, create_run(ctx, select(runbook, "preflight", "phase2"), "cli:test").run_id, runbook)
     commit(repo, "bad release")
     return path
-
-
-def replies(slack: SlackStandIn, name: str) -> list[str]:
-    """What was said to the `response_url` called `name` (waits for the first answer)."""
-
-    def said() -> list[str]:
-        return [c.params["text"] for c in slack.calls_to("response_url") if c.params["url"].endswith(f"/{name}")]
-
-    answers: list[str] = wait_for(said, 10, f"an answer to {name}")
-    return answers
-
-
-def alert_cards(slack: SlackStandIn, method: str) -> list[dict[str, Any]]:
-    return [c.params for c in slack.calls_to(method)
-            if (c.params.get("metadata") or {}).get("event_type") == "rollbot_alert"]  # fmt: skip
 
 
 def test_alert_storm_is_one_card_one_rollback_one_page(

@@ -10,16 +10,10 @@ from pathlib import Path
 from jobs.context import Context
 from jobs.records import audit
 from tests.conftest import ROLLBOT, commit, git, write_runbook
-from tests.jobs.runbook.test_catalog import folder_of
+from tests.support.cli import rollbot
+from tests.support.runbooks import folder_of
 
 DEFAULT_RUNBOOK = Path(__file__).resolve().parents[2] / "runbooks" / "ssot-tool-dispatcher.yaml"
-
-
-def rollbot(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ROLLBOT, *args], env={**os.environ, **env, **extra}, capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
 
 
 def test_runbook_check_accepts_the_default_runbook(env: dict[str, str]) -> None:

@@ -10,9 +10,9 @@ from jobs import report
 from jobs.context import Context
 from jobs.records import audit
 from jobs.runbook.loader import load_runbook
-from tests.bot.test_cli import rollbot
 from tests.conftest import write_runbook
-from tests.jobs.test_audit import add_at
+from tests.support.audit import add_at
+from tests.support.cli import rollbot
 
 
 def test_report_prints_the_incident_report_and_refuses_an_unknown_run(

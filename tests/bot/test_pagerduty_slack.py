@@ -11,11 +11,11 @@ import httpx
 
 from jobs.context import Context
 from jobs.core.ids import ActionId
-from tests.bot.test_slack_rollback import click
 from tests.conftest import LEAD, PD_FROM, PD_WEBHOOK_SECRETS, STRANGER, run_worker
-from tests.jobs.test_escalation import cards, phase3, rollback
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
+from tests.support.runs import phase3, rollback
+from tests.support.slack import cards, click
 
 
 def paged_incident(ctx: Context, env: dict[str, str], repo: Path) -> str:

@@ -11,7 +11,7 @@ from bot.commands.parsing import Command, parse_phase_only, parse_rollback
 from jobs.core.exceptions import UsageError
 from jobs.runbook.catalog import load_catalog
 from tests.conftest import make_repo, write_runbook
-from tests.jobs.runbook.test_catalog import folder_of
+from tests.support.runbooks import folder_of
 
 
 def test_several_services_take_the_service_first(tmp_path: Path) -> None:

@@ -15,12 +15,12 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run, enqueue_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
-from tests.bot.test_alert_intake import MANUAL_LINE, SUGGESTING_HEALTH, alert_cards, message, post_event, replies
-from tests.bot.test_slack_rollback import click, final_state
 from tests.conftest import LEAD, ONCALL, commit, git, run_worker, wait_for, write_runbook
-from tests.jobs.test_rollback_git import preflight
 from tests.standins.signed import action_body, button_value, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.alerts import MANUAL_LINE, SUGGESTING_HEALTH, alert_cards, message, post_event
+from tests.support.runs import preflight
+from tests.support.slack import click, final_state, replies
 
 # A phase whose every level resets to its checkpoint (level1's last step fails).
 PHASE4 = """\

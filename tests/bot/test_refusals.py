@@ -14,10 +14,10 @@ from jobs.records import audit
 from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run
 from jobs.runs.plan import select
-from tests.bot.test_slack_rollback import click, slash
 from tests.conftest import ONCALL, STRANGER, wait_for, write_runbook
 from tests.standins.signed import command_body, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.slack import click, slash
 
 CHANNEL_ACCESS = """\
 access:

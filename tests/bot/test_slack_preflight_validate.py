@@ -8,10 +8,10 @@ from pathlib import Path
 from jobs.context import Context
 from jobs.core.ids import ActionId
 from jobs.factory import get_queue
-from tests.bot.test_slack_rollback import channel_posts, click, final_state, slash
 from tests.conftest import CHECKLIST, LEAD, ONCALL, STRANGER, git, run_worker, wait_for, write_runbook
 from tests.standins.signed import button_value
 from tests.standins.slack import SlackStandIn
+from tests.support.slack import channel_posts, click, final_state, slash
 
 CHECKLIST_WITH_MANUAL_ITEMS = (
     CHECKLIST

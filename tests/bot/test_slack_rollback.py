@@ -7,7 +7,6 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -18,49 +17,11 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run
 from jobs.runs.plan import select
 from jobs.runs.runner import execute_run
-from tests.conftest import LEAD, ONCALL, STRANGER, commit, git, run_worker, write_runbook
-from tests.jobs.test_rollback_git import preflight
+from tests.conftest import LEAD, ONCALL, STRANGER, git, run_worker, write_runbook
 from tests.standins.signed import action_body, button_value, command_body, has_button, signed_post
-from tests.standins.slack import Call, Failure, SlackStandIn
-
-
-def slash(web: str, slack: SlackStandIn, command: str, text: str, user: str = ONCALL) -> dict[str, Any]:
-    response = signed_post(f"{web}/slack/events", command_body(command, text, user, slack.response_url()))
-    assert response.status_code == 200, response.text
-    return response.json() if response.content else {}
-
-
-def click(web: str, slack: SlackStandIn, action: ActionId, value: str, user: str = ONCALL) -> httpx.Response:
-    response = signed_post(f"{web}/slack/events", action_body(action, value, user, slack.response_url()))
-    assert response.status_code == 200, response.text
-    return response
-
-
-def channel_posts(slack: SlackStandIn, event_type: str = "rollbot_run") -> list[Call]:
-    """Top-level messages of one kind in the alert channel (run messages, by default)."""
-    return [
-        c
-        for c in slack.calls_to("chat.postMessage")
-        if "thread_ts" not in c.params and (c.params.get("metadata") or {}).get("event_type") == event_type
-    ]
-
-
-def final_state(slack: SlackStandIn) -> dict[str, Any]:
-    """The metadata payload of the last post or update of the run message."""
-    last = [c for c in slack.calls if c.status == 200 and c.method in ("chat.postMessage", "chat.update")
-            and (c.params.get("metadata") or {}).get("event_type") == "rollbot_run"][-1]  # fmt: skip
-    payload: dict[str, Any] = last.params["metadata"]["event_payload"]
-    return payload
-
-
-def ready_repo(ctx: Context, env: dict[str, str], repo: Path, **runbook: Any) -> tuple[str, str]:
-    """Runbook written, checkpoint taken, two bad commits on main; returns (good, bad) commits."""
-    path = write_runbook(Path(env["RUNBOOK"]), repo, **runbook)
-    good = git(repo, "rev-parse", "HEAD")
-    preflight(ctx, path)
-    git(repo, "checkout", "-q", "main")
-    commit(repo, "bad 1")
-    return good, commit(repo, "bad 2")
+from tests.standins.slack import Failure, SlackStandIn
+from tests.support.runs import preflight, ready_repo
+from tests.support.slack import channel_posts, click, final_state, slash
 
 
 def test_rollback_plan_confirm_worker_and_live_progress(

@@ -10,9 +10,9 @@ import httpx
 import yaml
 
 from jobs.context import Context
-from tests.bot.test_slack_rollback import slash
 from tests.conftest import ROLLBOT, start_web, stop, write_runbook
 from tests.standins.slack import Failure, SlackStandIn
+from tests.support.slack import slash
 
 
 def test_healthz_metrics_and_other_routes(env: dict[str, str], repo: Path, web: str) -> None:

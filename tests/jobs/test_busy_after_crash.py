@@ -21,7 +21,7 @@ from jobs.runs.enqueue import create_run, enqueue_run
 from jobs.runs.lifecycle import STRANDED_AFTER_SECONDS
 from jobs.runs.plan import select
 from tests.conftest import pid_alive, start_worker, stop_worker, wait_for
-from tests.jobs.test_locking_and_cancel import hanging_step, rollback_plan, running_step
+from tests.support.runs import hanging_step, rollback_plan, running_step
 
 __all__ = ["hanging_step"]  # the fixture, shared with the locking tests
 

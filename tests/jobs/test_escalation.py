@@ -13,37 +13,12 @@ from jobs.context import Context
 from jobs.factory import get_queue
 from jobs.pagerduty.escalation import stakeholders_notified
 from jobs.pagerduty.events import reminder_job_id
-from jobs.records.runs import RunRecord
-from jobs.runbook.loader import load_runbook
-from jobs.runs.enqueue import Origin, create_run, enqueue_run
-from jobs.runs.plan import select, with_checkpoint
-from jobs.runs.runner import execute_run
 from jobs.tasks import remind_stakeholders
-from tests.conftest import ONCALL, run_worker, write_runbook
+from tests.conftest import ONCALL, run_worker
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
-
-FAILING_DEPLOY = "echo deploy failed >&2; exit 1"
-
-
-def phase3(ctx: Context, env: dict[str, str], repo: Path) -> Path:
-    """Runbook with phase3 (level1's deploy fails), its checkpoint taken."""
-    path = write_runbook(Path(env["RUNBOOK"]), repo, phase3=True)
-    runbook = load_runbook(path)
-    execute_run(ctx, create_run(ctx, select(runbook, "preflight", "phase3"), "cli:test").run_id, runbook)
-    return path
-
-
-def rollback(ctx: Context, path: Path, level: str = "level1", parent: RunRecord | None = None) -> RunRecord:
-    runbook = load_runbook(path)
-    plan = with_checkpoint(select(runbook, "rollback", "phase3", level), ctx.checkpoints.get("sandbox", "phase3"))
-    return enqueue_run(ctx, plan, ONCALL, Origin(parent=parent))
-
-
-def cards(slack: SlackStandIn) -> list[dict[str, object]]:
-    """Every post or update of an incident card, oldest first."""
-    return [c.params for c in slack.calls if c.method in ("chat.postMessage", "chat.update") and c.status == 200
-            and (c.params.get("metadata") or {}).get("event_type") == "rollbot_incident"]  # fmt: skip
+from tests.support.runs import FAILING_DEPLOY, phase3, rollback
+from tests.support.slack import cards
 
 
 def test_failed_rollback_pages_once_and_its_successful_retry_resolves(

@@ -24,7 +24,7 @@ from jobs.runs.lifecycle import cancel_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
 from tests.conftest import git, pid_alive, start_worker, stop_worker, wait_for, write_runbook
-from tests.jobs.test_rollback_git import preflight
+from tests.support.runs import preflight
 
 HOOK = "#!/bin/sh\necho $$ > {pidfile}\nexec sleep 60\n"  # the shell becomes the sleep: its pid is the sleep's
 

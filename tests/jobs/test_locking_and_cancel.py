@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,29 +15,14 @@ from jobs.context import Context
 from jobs.core.exceptions import RunInProgressError
 from jobs.records.locks import holder
 from jobs.records.runs import RunRecord
-from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run, enqueue_job, enqueue_run
 from jobs.runs.lifecycle import cancel_run, sweep_interrupted
-from jobs.runs.plan import Plan, select, with_checkpoint
+from jobs.runs.plan import select
 from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, stop_worker, wait_for, write_runbook
-from tests.jobs.test_rollback_git import preflight
-from tests.jobs.test_time_limits import SPAWNER
 from tests.standins.slack import SlackStandIn
+from tests.support.runs import hanging_step, rollback_plan, running_step
 
-
-def rollback_plan(ctx: Context, env: dict[str, str], repo: Path, steps: str) -> Plan:
-    runbook_path = write_runbook(Path(env["RUNBOOK"]), repo, steps=steps)
-    preflight(ctx, runbook_path)
-    plan = select(load_runbook(runbook_path), "rollback", "phase2")
-    return with_checkpoint(plan, ctx.checkpoints.get("sandbox", "phase2"))
-
-
-@pytest.fixture
-def hanging_step(repo: Path) -> tuple[str, Path]:
-    script = repo.parent / "spawner.py"
-    script.write_text(SPAWNER.format())
-    pids = repo.parent / "pids.txt"
-    return f"- name: long deploy\n  run: [{sys.executable}, {script}, {pids}]\n", pids
+__all__ = ["hanging_step"]  # the fixture (tests/support/runs.py), shared with the crash tests
 
 
 @pytest.fixture
@@ -47,18 +31,6 @@ def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
     yield started
     for proc in started:
         stop_worker(proc)
-
-
-def running_step(ctx: Context, run_id: str, pids: Path) -> RunRecord:
-    """Wait until the hanging step runs and has started its child."""
-
-    def ready() -> RunRecord | None:
-        record = ctx.runs.get(run_id)
-        step = record.current_step
-        return record if step is not None and step.pgid and pids.exists() and pids.read_text() else None
-
-    record: RunRecord = wait_for(ready, timeout=30, message="the long step to start")
-    return record
 
 
 def start_hanging_rollback(

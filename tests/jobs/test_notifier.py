@@ -14,10 +14,10 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import enqueue_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.slack.notifier import RunMessage
-from tests.bot.test_slack_rollback import channel_posts, final_state, ready_repo
 from tests.conftest import git, run_worker
-from tests.jobs.test_locking_and_cancel import rollback_plan
 from tests.standins.slack import Failure, SlackStandIn
+from tests.support.runs import ready_repo, rollback_plan
+from tests.support.slack import channel_posts, final_state
 
 
 def test_final_state_is_delivered_once_slack_answers_again(

@@ -12,7 +12,7 @@ from jobs.context import Context
 from jobs.core.redaction import LOG_FORMAT, RedactingFormatter, Redactor
 from jobs.runs.enqueue import enqueue_run
 from tests.conftest import TEST_BOT_TOKEN, run_worker
-from tests.jobs.test_locking_and_cancel import rollback_plan
+from tests.support.runs import rollback_plan
 
 ROUTING_KEY = "R0UT1NGKEY5ECRETVALUE"
 STRAY_APP_TOKEN = "xapp-1-A0123-4567-abcdef"

@@ -19,11 +19,12 @@ from jobs import factory
 from jobs.core.exceptions import SettingsError
 from jobs.core.settings import Settings, get_settings
 from tests.standins.redis_servers import MASTER_NAME, RedisProcesses, TLSFiles, sentinels_ready, wait_until
+from tests.support.redis_server import redis_server_binary
 
 
 def _tls_supported() -> bool:
     """A TLS build refuses a TLS port without a certificate; others refuse TLS itself."""
-    probe = subprocess.run(["redis-server", "--port", "0", "--tls-port", "1"],
+    probe = subprocess.run([redis_server_binary(), "--port", "0", "--tls-port", "1"],
                            capture_output=True, text=True, timeout=10, check=False, cwd="/tmp")  # fmt: skip
     return "tls-cert-file" in probe.stdout + probe.stderr
 

@@ -25,9 +25,9 @@ from jobs.runs.enqueue import Origin, create_run, enqueue_run
 from jobs.runs.plan import select, with_checkpoint
 from jobs.runs.runner import execute_run
 from tests.conftest import LEAD, ONCALL, STRANGER, run_worker
-from tests.jobs.test_escalation import FAILING_DEPLOY, phase3
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
+from tests.support.runs import FAILING_DEPLOY, phase3
 
 
 def rollback(ctx: Context, path: Path, parent: RunRecord | None = None, actor: str = ONCALL) -> RunRecord:

@@ -12,19 +12,8 @@ from jobs.core.exceptions import NoCheckpointError
 from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run, enqueue_job, enqueue_run
 from jobs.runs.plan import select, with_checkpoint
-from jobs.runs.runner import execute_run
 from tests.conftest import commit, git, run_worker, write_runbook
-
-
-def preflight(ctx: Context, runbook_path: Path, clock: datetime | None = None) -> str:
-    """Run phase2's preflight in this process (the CLI path) with an injected clock."""
-    if clock is not None:
-        ctx = Context(ctx.redis, ctx.keys, ctx.settings, ctx.redactor, clock=lambda: clock)
-    runbook = load_runbook(runbook_path)
-    record = create_run(ctx, select(runbook, "preflight", "phase2"), "cli:test")
-    final = execute_run(ctx, record.run_id, runbook)
-    assert final.status == "succeeded", final
-    return final.run_id
+from tests.support.runs import preflight
 
 
 def enqueue_rollback(ctx: Context, runbook_path: Path) -> str:

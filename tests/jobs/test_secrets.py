@@ -14,11 +14,11 @@ from jobs.core.redaction import LOG_FORMAT, RedactingFormatter, Redactor
 from jobs.core.settings import Settings
 from jobs.records import audit
 from jobs.runs.enqueue import enqueue_run
-from tests.bot.test_cli import rollbot
-from tests.bot.test_slack_rollback import slash
 from tests.conftest import PD_ROUTING_KEY, TEST_BOT_TOKEN, free_port, run_worker, write_runbook
-from tests.jobs.test_locking_and_cancel import rollback_plan
 from tests.standins.slack import SlackStandIn
+from tests.support.cli import rollbot
+from tests.support.runs import rollback_plan
+from tests.support.slack import slash
 
 # (URL as written, its secret part, how it reads masked)
 CREDENTIAL_URLS = [

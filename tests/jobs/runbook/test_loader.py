@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from jobs.core.exceptions import RunbookError
 from jobs.runbook.loader import load_runbook, parse_runbook
 from jobs.runbook.model import (
     CommandStep,
@@ -15,14 +12,9 @@ from jobs.runbook.model import (
     HttpCheckStep,
     WaitUntilHealthyStep,
 )
+from tests.support.runbooks import problems_of
 
 DEFAULT = Path(__file__).resolve().parents[3] / "runbooks" / "ssot-tool-dispatcher.yaml"
-
-
-def problems_of(text: str) -> list[tuple[str, str]]:
-    with pytest.raises(RunbookError) as caught:
-        parse_runbook(text, "test.yaml", Path("/tmp"))
-    return caught.value.problems
 
 
 def test_default_runbook_is_the_manual() -> None:
