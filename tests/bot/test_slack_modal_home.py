@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 import httpx
 
 from jobs.context import Context
-from tests.bot.test_slack_rollback import channel_posts, final_state, ready_repo
 from tests.conftest import LEAD, ONCALL, STRANGER, git, run_worker, write_runbook
 from tests.standins.signed import JSON_HEADERS, command_body, event_body, signed_post
 from tests.standins.slack import Call, SlackStandIn
-from tests.unit.test_blocks_views import valid_view
+from tests.support.runs import ready_repo
+from tests.support.slack import channel_posts, final_state
+from tests.support.views import valid_view
 
 ALERT_RULE = """\
 alerts:

@@ -19,11 +19,12 @@ import pytest
 
 from jobs.context import Context
 from jobs.records import audit
-from tests.bot.test_slack_rollback import final_state, ready_repo
 from tests.conftest import ONCALL, ROLLBOT, git, run_worker, stop, wait_for
 from tests.standins.slack import SlackStandIn
 from tests.standins.socket_mode import SocketModeStandIn
-from tests.unit.test_blocks_views import valid_view
+from tests.support.runs import ready_repo
+from tests.support.slack import final_state
+from tests.support.views import valid_view
 
 APP_TOKEN = "xapp-1-A0ROLLBOT-0000-test"
 
