@@ -243,3 +243,46 @@ def test_open_homes_are_refreshed_when_a_run_changes(
     assert "succeeded" in last
     times = [c.at for c in published[1:]]
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
+
+
+def home_click(web: str, action_id: str, user: str = ONCALL) -> None:
+    """A click on a Home tab button (no response_url: the Home is a view)."""
+    interactive(web, {"type": "block_actions", "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
+                      "container": {"type": "view", "view_id": "VHOME"}, "view": {"id": "VHOME", "type": "home"},
+                      "actions": [{"action_id": action_id, "block_id": "home-sandbox", "value": "sandbox",
+                                   "type": "button", "action_ts": str(time.time())}]})  # fmt: skip
+
+
+def test_home_buttons_open_the_forms_and_the_preflight_form_records_the_checkpoint(
+    ctx: Context, env: dict[str, str], repo: Path, web: str, slack: SlackStandIn
+) -> None:
+    write_runbook(Path(env["RUNBOOK"]), repo)
+    home_click(web, "home_rollback")
+    slack.wait_for(lambda calls: any(c.method == "views.open" for c in calls), timeout=10)
+    assert views(slack, "views.open")[0]["trigger_id"] == "9.8.7"
+    assert views(slack, "views.open")[0]["view"]["callback_id"] == "rollback_modal"
+    slack.reset()
+
+    home_click(web, "home_preflight")
+    slack.wait_for(lambda calls: any(c.method == "views.open" for c in calls), timeout=10)
+    assert views(slack, "views.open")[0]["view"]["callback_id"] == "preflight_modal"
+    run_worker(env)
+    update = views(slack, "views.update")[-1]
+    view = update["view"] | {"id": update["view_id"]}
+    assert view["submit"]["text"] == "Pre-flight" and "modal_level" not in json.dumps(view["blocks"])
+    values = {"modal_service": {"modal_service": {"selected_option": {"value": "sandbox"}}},
+              "modal_phase": {"modal_phase": {"selected_option": {"value": "phase2"}}}}  # fmt: skip
+    answer = interactive(web, {"type": "view_submission", "user": {"id": ONCALL},
+                               "view": {**view, "state": {"values": values}}}).json()  # fmt: skip
+    assert answer["response_action"] == "update", answer
+    run_worker(env)
+    record = ctx.runs.recent(1)[0]
+    assert record.kind == "preflight" and ctx.runs.get(record.run_id).status == "succeeded"
+    assert ctx.checkpoints.get("sandbox", "phase2") is not None
+
+    slack.reset()
+    home_click(web, "home_refresh", user=LEAD)
+    run_worker(env)
+    published = views(slack, "views.publish")
+    assert [p["user_id"] for p in published] == [LEAD]
+    assert "pre-factory-consolidation" in json.dumps(published[0]["view"])
