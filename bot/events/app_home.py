@@ -4,6 +4,7 @@ dashboard for that person (`views.publish`); the listener only acks and enqueues
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -20,8 +21,10 @@ PUBLISH_TTL = 300  # a dashboard queued longer than this is stale before it is s
 def enqueue_publish(user: str) -> None:
     """Have a `notify` worker publish `user`'s Home (never raises: Slack is answered regardless)."""
     try:
-        deps.context().queue("notify").enqueue(Task.PUBLISH_HOME, user, ttl=PUBLISH_TTL,
-                                               description=f"publish the App Home of {user}")  # fmt: skip
+        ctx = deps.context()
+        ctx.queue("notify").enqueue(Task.PUBLISH_HOME, user, ttl=PUBLISH_TTL,
+                                    job_id=ctx.keys.job("home", f"{user}-{secrets.token_hex(4)}"),
+                                    description=f"publish the App Home of {user}")  # fmt: skip
     except RedisError:
         logger.exception("App Home of %s not published: Redis unreachable", user)
 

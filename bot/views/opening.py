@@ -31,8 +31,10 @@ FILL_TIMEOUT = 60  # a modal nobody filled within a minute is not worth filling
 
 def enqueue_fill(view_id: str, state: ModalState, message: dict[str, Any] | None = None) -> None:
     """Have a `notify` worker fill the modal `view_id` for `state` (pre-filled from `message`)."""
-    deps.context().queue("notify").enqueue(Task.FILL_ROLLBACK_MODAL, view_id, state.dump(), message,
-                                           ttl=FILL_TIMEOUT, description=f"fill modal {view_id}")  # fmt: skip
+    ctx = deps.context()
+    ctx.queue("notify").enqueue(Task.FILL_ROLLBACK_MODAL, view_id, state.dump(), message, ttl=FILL_TIMEOUT,
+                                job_id=ctx.keys.job("modal", f"{view_id}-{secrets.token_hex(4)}"),
+                                description=f"fill modal {view_id}")  # fmt: skip
 
 
 def open_modal(client: WebClient, trigger_id: str, state: ModalState, message: dict[str, Any] | None = None) -> bool:
