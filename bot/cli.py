@@ -307,20 +307,16 @@ def web(host: str, port: int | None, workers: int | None) -> None:
 @cli.command()
 def socket() -> None:
     """Run the same Slack listeners over Socket Mode (needs SLACK_APP_TOKEN)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415
+    from bot.socket_mode import serve  # noqa: PLC0415 - slack_bolt's Socket Mode adapter only here
 
-    from bot.app import create_app  # noqa: PLC0415
-
-    settings = _start("socket")
-    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    SocketModeHandler(create_app(settings), app_token).start()  # type: ignore[no-untyped-call]
+    serve(_start("socket"))
 
 
 @cli.command()
-@click.option("--url", required=True, help="Public https base URL of `rollbot web`.")
+@click.option("--url", help="Public https base URL of `rollbot web` (not needed with --socket-mode).")
 @click.option("--socket-mode", is_flag=True, help="Manifest for Socket Mode instead of request URLs.")
-def manifest(url: str, socket_mode: bool) -> None:
-    """Print the Slack app manifest for URL (paste it at api.slack.com/apps)."""
+def manifest(url: str | None, socket_mode: bool) -> None:
+    """Print the Slack app manifest for URL, or for Socket Mode (paste it at api.slack.com/apps)."""
     from bot.manifest import manifest_yaml  # noqa: PLC0415
 
     click.echo(manifest_yaml(url, socket_mode), nl=False)

@@ -32,8 +32,12 @@ from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
+from jobs.runs.steps import RunObserver
 from jobs.slack import channel as alert_channel
+from jobs.slack.blocks.modal import ModalState
 from jobs.slack.notifier import RunMessage, RunNotifier
+from jobs.views import home, prefill
+from jobs.views import modal as rollback_modal
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,9 @@ def _execute(run_id: str) -> str:
     ctx = get_context()
     escalations = RunEscalation(ctx, run_id)
     with RunNotifier(RunMessage(ctx, ctx.slack, run_id)) as notifier:
-        status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed]).status
+        observers: list[RunObserver] = [notifier.changed, escalations.changed,
+                                        lambda _step: home.request_refresh(ctx)]  # fmt: skip
+        status = execute_queued_run(ctx, run_id, observers).status
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
 
@@ -72,6 +78,7 @@ def deliver_run_message(run_id: str) -> str:
     cannot be reached, and logs with the run id when it gives up.
     """
     ctx = get_context()
+    home.request_refresh(ctx)  # a run ended or changed outside its own process
     if RunMessage(ctx, ctx.slack, run_id).sync():
         return "delivered"
     job = get_current_job()
@@ -122,7 +129,9 @@ def change_incident(incident_key: str, user: str, status: str) -> str:
         raise ValueError(f"unknown incident status {status!r}")
     ctx = get_context()
     try:
-        return change_status(ctx, incident_key, user, status).status  # type: ignore[arg-type]
+        changed = change_status(ctx, incident_key, user, status)  # type: ignore[arg-type]
+        home.request_refresh(ctx)
+        return changed.status
     except (pagerduty.Error, RollbotError) as error:
         job = get_current_job()
         incident = ctx.incidents.get(incident_key)
@@ -134,7 +143,10 @@ def change_incident(incident_key: str, user: str, status: str) -> str:
 
 def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:
     """Apply one verified PagerDuty v3 webhook event to Slack."""
-    return handle_webhook(get_context(), payload)
+    ctx = get_context()
+    result = handle_webhook(ctx, payload)
+    home.request_refresh(ctx)  # an incident changed
+    return result
 
 
 # --- the monitor and alerts -------------------------------------------------------------------
@@ -219,7 +231,9 @@ def act_on_alert(alert_id: str) -> str:
 
 def sync_alert_card(alert_id: str) -> str:
     """Bring the alert's card up to date; raises (RQ retries) while Slack cannot be reached."""
-    if alert_response.sync_card(get_context(), alert_id):
+    ctx = get_context()
+    home.request_refresh(ctx)  # every change of an alert updates its card
+    if alert_response.sync_card(ctx, alert_id):
         return "delivered"
     raise DeliveryFailed(f"card of alert {alert_id} not delivered yet")
 
@@ -351,3 +365,30 @@ def executive_due(incident_key: str) -> str:
 def document_phase1_blockers(service: str, user: str, findings: str, ticked: list[int], phase: str = "phase1") -> str:
     """The Phase 1 blockers modal was submitted: the tracking issue's comment, audit, business contacts."""
     return comms_phase1.document(get_context(), service, user, findings, ticked, phase)
+
+
+# --- the App Home and the rollback modal ------------------------------------------------------
+
+
+def fill_rollback_modal(view_id: str, state: str, message: dict[str, Any] | None = None) -> str:
+    """Fill the modal a listener opened (`views.update`): its selects and the plan preview for
+    `state` (its private_metadata), pre-filled from `message` for the message shortcut."""
+    ctx = get_context()
+    books = catalog(ctx)
+    chosen = ModalState.load(state)
+    if message is not None:
+        found = prefill.from_message(ctx, books, message)
+        chosen.service, chosen.phase, chosen.level, chosen.note = found.service, found.phase, found.level, found.note
+    return "filled" if rollback_modal.fill(ctx, books, view_id, chosen) else "modal gone"
+
+
+def publish_home(user: str) -> str:
+    """Publish the App Home dashboard for `user` (who opened it or clicked *Refresh*)."""
+    ctx = get_context()
+    home.opened(ctx, user)
+    return "published" if home.publish(ctx, user) else "not published"
+
+
+def refresh_homes() -> str:
+    """Something changed: publish the dashboard for everyone who opened it in the last hour."""
+    return f"{home.refresh(get_context())} Homes refreshed"

@@ -25,12 +25,9 @@ class ActionId(StrEnum):
     STAKEHOLDERS_SEND = "stakeholders_send"
     STATUSPAGE_PUBLISH = "statuspage_publish"
     PHASE1_BLOCKERS = "phase1_blockers"
-
-
-class CallbackId(StrEnum):
-    """`callback_id` of every modal rollbot opens."""
-
-    PHASE1_BLOCKERS = "phase1_blockers"
+    HOME_ROLLBACK = "home_rollback"
+    HOME_PREFLIGHT = "home_preflight"
+    HOME_REFRESH = "home_refresh"
 
 
 class MetadataType(StrEnum):
@@ -40,3 +37,20 @@ class MetadataType(StrEnum):
     ALERT = "rollbot_alert"
     APPROVAL = "rollbot_approval"
     INCIDENT = "rollbot_incident"  # an extension: the PagerDuty incident card
+
+
+class ModalField(StrEnum):
+    """The rollback modal's selects: each is both the input block's `block_id` and its `action_id`."""
+
+    SERVICE = "modal_service"
+    PHASE = "modal_phase"
+    LEVEL = "modal_level"
+
+
+class CallbackId(StrEnum):
+    """`callback_id` of rollbot's modals and of its message shortcut."""
+
+    ROLLBACK_MODAL = "rollback_modal"
+    PREFLIGHT_MODAL = "preflight_modal"
+    ROLLBACK_FROM_MESSAGE = "rollback_from_message"
+    PHASE1_BLOCKERS = "phase1_blockers"

@@ -42,6 +42,9 @@ class Task:
     OFFER_STATUSPAGE_RESOLUTION: Final = f"{_MODULE}.offer_statuspage_resolution"
     EXECUTIVE_DUE: Final = f"{_MODULE}.executive_due"
     DOCUMENT_PHASE1_BLOCKERS: Final = f"{_MODULE}.document_phase1_blockers"
+    FILL_ROLLBACK_MODAL: Final = f"{_MODULE}.fill_rollback_modal"
+    PUBLISH_HOME: Final = f"{_MODULE}.publish_home"
+    REFRESH_HOMES: Final = f"{_MODULE}.refresh_homes"
 
 
 def all_tasks() -> dict[str, str]:
