@@ -1,4 +1,4 @@
-"""Builds the Bolt app. Only wiring: listeners live in commands/, actions/, events/."""
+"""Builds the Bolt app. Only wiring: listeners live in commands/, actions/, events/, views/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot import actions, commands, errors, events
+from bot import actions, commands, errors, events, views
 from bot.identity import BotIdentity
 from jobs.core.settings import Settings, get_settings
 from jobs.factory import slack_client
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> App:
         logger=logging.getLogger("bot.bolt"),
         name="rollbot",
     )
+    views.register(app)  # first: `/rollback` with no text opens the modal
     commands.register(app)
     actions.register(app)
     events.register(app)

@@ -20,7 +20,7 @@ from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import Process, Settings, get_settings
 from jobs.factory import get_context, get_redis
 from jobs.records import audit, journal
-from jobs.report import build_report
+from jobs.report import build_chart, build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
@@ -184,7 +184,9 @@ def history(count: int) -> None:
 
 @cli.command()
 @click.argument("run_id")
-def report(run_id: str) -> None:
+@click.option("--chart", "chart", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the golden-path chart (PNG) to this file.")  # fmt: skip
+def report(run_id: str, chart: Path | None) -> None:
     """Print the incident report (Markdown) of rollback RUN_ID and its retries and escalations."""
 
     _start("cli", log_level="WARNING")
@@ -197,6 +199,13 @@ def report(run_id: str) -> None:
         )
         loaded = None
     click.echo(build_report(ctx, run_id, loaded), nl=False)
+    if chart is not None:
+        png = build_chart(ctx, run_id, loaded)
+        if png is None:
+            click.echo("rollbot: no golden-path measurements in this incident's window: no chart written", err=True)
+        else:
+            chart.write_bytes(png)
+            click.echo(f"rollbot: chart written to {chart}", err=True)
 
 
 def _point_in_time(value: str | None, param: str) -> datetime | None:
@@ -315,20 +324,16 @@ def web(host: str, port: int | None, workers: int | None) -> None:
 @cli.command()
 def socket() -> None:
     """Run the same Slack listeners over Socket Mode (needs SLACK_APP_TOKEN)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415
+    from bot.socket_mode import serve  # noqa: PLC0415 - slack_bolt's Socket Mode adapter only here
 
-    from bot.app import create_app  # noqa: PLC0415
-
-    settings = _start("socket")
-    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
-    SocketModeHandler(create_app(settings), app_token).start()  # type: ignore[no-untyped-call]
+    serve(_start("socket"))
 
 
 @cli.command()
-@click.option("--url", required=True, help="Public https base URL of `rollbot web`.")
+@click.option("--url", help="Public https base URL of `rollbot web` (not needed with --socket-mode).")
 @click.option("--socket-mode", is_flag=True, help="Manifest for Socket Mode instead of request URLs.")
-def manifest(url: str, socket_mode: bool) -> None:
-    """Print the Slack app manifest for URL (paste it at api.slack.com/apps)."""
+def manifest(url: str | None, socket_mode: bool) -> None:
+    """Print the Slack app manifest for URL, or for Socket Mode (paste it at api.slack.com/apps)."""
     from bot.manifest import manifest_yaml  # noqa: PLC0415
 
     click.echo(manifest_yaml(url, socket_mode), nl=False)

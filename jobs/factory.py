@@ -47,13 +47,13 @@ class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
     """`_SentinelConnection` over TLS."""
 
 
-def redis_client(fail_fast: bool = False) -> Redis:
+def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> Redis:
     """A Redis client for `REDIS_URL`, or for the master the `REDIS_SENTINELS` name when set (found
     again after a failover). Workers ride out blips and failovers (retries with backoff); the web
     process fails fast (`fail_fast`) so a Slack request is always answered within 3 seconds.
-    `rediss://` connections trust `CA_BUNDLE` when it is set.
+    `rediss://` connections trust `CA_BUNDLE` when it is set. `settings`: the process's by default.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     if fail_fast:
         retry, connect_timeout, timeout = Retry(NoBackoff(), retries=0), 0.5, 1.0
     else:
@@ -150,22 +150,22 @@ def get_web_context() -> Context:
 SLACK_TIMEOUT_SECONDS = 10
 
 
-def ssl_context() -> ssl.SSLContext:
+def ssl_context(settings: Settings | None = None) -> ssl.SSLContext:
     """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's."""
-    bundle = get_settings().ca_bundle
+    bundle = (settings or get_settings()).ca_bundle
     return ssl.create_default_context(cafile=str(bundle) if bundle else None)
 
 
-def slack_client(token: str | None) -> WebClient:
+def slack_client(token: str | None, settings: Settings | None = None) -> WebClient:
     """A WebClient on `SLACK_API_URL` that retries connection errors, 429s (after Retry-After)
     and server errors, as slack_sdk's handlers do.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT_SECONDS,
-        ssl=ssl_context(),
+        ssl=ssl_context(settings),
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
@@ -185,24 +185,24 @@ PAGERDUTY_TIMEOUT_SECONDS = 10
 PAGERDUTY_FIRST_RETRY_SECONDS = 0.5  # the client's own backoff starts here and doubles
 
 
-def pagerduty_events() -> EventsApiV2Client | None:
+def pagerduty_events(settings: Settings | None = None) -> EventsApiV2Client | None:
     """An Events API v2 client (`PAGERDUTY_EVENTS_URL`, TLS trust from `CA_BUNDLE`), or None when no
     `PAGERDUTY_ROUTING_KEY` is set. Built per call: it is cheap, and safe across forks.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     if settings.pagerduty_routing_key is None:
         return None
     client = EventsApiV2Client(
         settings.pagerduty_routing_key.get_secret_value(), base_url=settings.pagerduty_events_url,
-        verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,
+        verify=ssl_context(settings), timeout=PAGERDUTY_TIMEOUT_SECONDS,
     )  # fmt: skip
     client.sleep_timer = PAGERDUTY_FIRST_RETRY_SECONDS
     return client
 
 
-def pagerduty_rest(from_email: str | None) -> RestApiV2Client | None:
+def pagerduty_rest(from_email: str | None, settings: Settings | None = None) -> RestApiV2Client | None:
     """A REST API v2 client acting as `from_email`, or None without `PAGERDUTY_API_TOKEN`."""
-    settings = get_settings()
+    settings = settings or get_settings()
     if settings.pagerduty_api_token is None:
         return None
     client = RestApiV2Client(
@@ -219,3 +219,21 @@ CLIENTS = Clients(
     pagerduty_rest=pagerduty_rest,
     redis_probe=lambda: redis_client(fail_fast=True),
 )
+
+
+def build_context(settings: Settings) -> Context:
+    """A `Context` for `settings`, built afresh with clients of its own (nothing cached): what a
+    test builds for its own settings instead of clearing the process's caches.
+    """
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    slack = lru_cache(maxsize=1)(lambda: slack_client(token, settings))
+    clients = Clients(
+        slack=slack,
+        pagerduty_events=lambda: pagerduty_events(settings),
+        pagerduty_rest=lambda from_email: pagerduty_rest(from_email, settings),
+        redis_probe=lambda: redis_client(fail_fast=True, settings=settings),
+    )
+    redactor = Redactor(settings.secret_values())
+    return Context(
+        redis_client(settings=settings), Keys(settings.rollbot_namespace), settings, redactor, clients=clients
+    )

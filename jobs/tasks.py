@@ -9,14 +9,20 @@ import time
 from typing import Any
 
 import pagerduty
-from rq import get_current_job
+from rq import Retry, get_current_job
 
 from jobs import chains, report
 from jobs.alerts import intake as alert_intake
 from jobs.alerts import monitor
 from jobs.alerts import response as alert_response
 from jobs.alerts import rules as alert_rules
-from jobs.core.exceptions import DeliveryFailed, RollbotError, RunbookError, UnknownTargetError
+from jobs.comms import clocks as comms_clocks
+from jobs.comms import executive as comms_executive
+from jobs.comms import phase1 as comms_phase1
+from jobs.comms import stakeholders as comms_stakeholders
+from jobs.comms import statuspage as comms_statuspage
+from jobs.core.exceptions import DeliveryFailed, MailError, RollbotError, RunbookError, UnknownTargetError
+from jobs.core.task_names import Task
 from jobs.factory import get_context
 from jobs.guardrails import access, approvals
 from jobs.pagerduty import escalation
@@ -26,26 +32,29 @@ from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
+from jobs.runs.steps import RunObserver
 from jobs.slack import channel as alert_channel
+from jobs.slack import rehearsals
+from jobs.slack.blocks.modal import ModalState
 from jobs.slack.notifier import RunMessage, RunNotifier
-from jobs.slack.p90_watch import P90Watch
+from jobs.views import home, prefill
+from jobs.views import modal as rollback_modal
 
 logger = logging.getLogger(__name__)
 
 
 ESCALATION_WAIT_SECONDS = 5.0  # a finished run's process gives its PagerDuty deliveries this long
 POLL_ESCALATION_WAIT_SECONDS = 1.0
+COMMS_RETRY = Retry(max=8, interval=[10, 20, 30, 60, 120, 300, 600, 900])
 
 
 def _execute(run_id: str) -> str:
     ctx = get_context()
     escalations = RunEscalation(ctx, run_id)
     with RunNotifier(RunMessage(ctx, ctx.slack, run_id)) as notifier:
-        watch = P90Watch(ctx, run_id, notifier.changed)
-        try:
-            status = execute_queued_run(ctx, run_id, [notifier.changed, escalations.changed, watch.changed]).status
-        finally:
-            watch.close()
+        observers: list[RunObserver] = [notifier.changed, escalations.changed,
+                                        lambda _step: home.request_refresh(ctx)]  # fmt: skip
+        status = execute_queued_run(ctx, run_id, observers).status
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
 
@@ -70,6 +79,7 @@ def deliver_run_message(run_id: str) -> str:
     cannot be reached, and logs with the run id when it gives up.
     """
     ctx = get_context()
+    home.request_refresh(ctx)  # a run ended or changed outside its own process
     if RunMessage(ctx, ctx.slack, run_id).sync():
         return "delivered"
     job = get_current_job()
@@ -91,8 +101,17 @@ def record_stakeholders_notified(incident_key: str, user: str) -> str:
 
 
 def remind_stakeholders(incident_key: str) -> str:
-    """The business notification clock went off (scheduled by RQ's scheduler)."""
-    return "posted" if escalation.remind_stakeholders(get_context(), incident_key) else "not needed"
+    """The business notification clock went off (scheduled by RQ's scheduler): the business e-mail
+    goes out by itself (`escalation.auto_send`, addresses, `SMTP_URL`), else the channel is reminded.
+    While the SMTP server does not answer, the sending is retried by its own job.
+    """
+    ctx = get_context()
+    try:
+        return comms_stakeholders.at_deadline(ctx, incident_key)
+    except MailError:
+        ctx.queue("notify").enqueue(Task.SEND_STAKEHOLDER_MAIL, incident_key, "rollbot", retry=COMMS_RETRY,
+                                    job_id=ctx.keys.job("mail", f"{incident_key}-{time.time_ns()}"))  # fmt: skip
+        return "SMTP down: retrying"
 
 
 def escalate_run(run_id: str) -> str:
@@ -111,7 +130,9 @@ def change_incident(incident_key: str, user: str, status: str) -> str:
         raise ValueError(f"unknown incident status {status!r}")
     ctx = get_context()
     try:
-        return change_status(ctx, incident_key, user, status).status  # type: ignore[arg-type]
+        changed = change_status(ctx, incident_key, user, status)  # type: ignore[arg-type]
+        home.request_refresh(ctx)
+        return changed.status
     except (pagerduty.Error, RollbotError) as error:
         job = get_current_job()
         incident = ctx.incidents.get(incident_key)
@@ -123,7 +144,10 @@ def change_incident(incident_key: str, user: str, status: str) -> str:
 
 def handle_pagerduty_webhook(payload: dict[str, Any]) -> str:
     """Apply one verified PagerDuty v3 webhook event to Slack."""
-    return handle_webhook(get_context(), payload)
+    ctx = get_context()
+    result = handle_webhook(ctx, payload)
+    home.request_refresh(ctx)  # an incident changed
+    return result
 
 
 # --- the monitor and alerts -------------------------------------------------------------------
@@ -208,7 +232,9 @@ def act_on_alert(alert_id: str) -> str:
 
 def sync_alert_card(alert_id: str) -> str:
     """Bring the alert's card up to date; raises (RQ retries) while Slack cannot be reached."""
-    if alert_response.sync_card(get_context(), alert_id):
+    ctx = get_context()
+    home.request_refresh(ctx)  # every change of an alert updates its card
+    if alert_response.sync_card(ctx, alert_id):
         return "delivered"
     raise DeliveryFailed(f"card of alert {alert_id} not delivered yet")
 
@@ -295,37 +321,80 @@ def redeliver_slack(chain_name: str, generation: str) -> str:
     return deliveries.run_chain(ctx, ctx.slack, chain_name, generation)
 
 
-# --- rehearsals ---------------------------------------------------------------------------------
+# --- the communication clocks (jobs.comms) ------------------------------------------------------
 
 
-def rehearse_job(run_id: str) -> str:
-    """Rehearse a level on a scratch clone (`/rollback <phase> --rehearse`, or the schedule)."""
-    from jobs.runs import rehearsal_schedule  # noqa: PLC0415 - this section is appended, as the one above
-    from jobs.slack.rehearsals import rehearse_with_message  # noqa: PLC0415
+def open_incident_clocks(incident_key: str) -> str:
+    """An incident opened: customer-facing or not, the business draft, the SMTP probe, the status
+    page and executive clocks. Raises (retried) until its card is posted.
+    """
+    return comms_clocks.open_clocks(get_context(), incident_key)
 
+
+def send_stakeholder_mail(incident_key: str, user: str) -> str:
+    """*Send now* (or the deadline's retry): e-mail the business contacts, once."""
+    return comms_stakeholders.send_business(get_context(), incident_key, user)
+
+
+def mark_customer_facing(incident_key: str, user: str) -> str:
+    """*Customer-facing* was clicked."""
+    return "marked" if comms_clocks.mark_customer_facing(get_context(), incident_key, user) else "unknown incident"
+
+
+def statuspage_due(incident_key: str) -> str:
+    """The status page clock went off."""
+    return comms_statuspage.due(get_context(), incident_key)
+
+
+def publish_statuspage(value: str, user: str) -> str:
+    """*Publish* was clicked: create (or resolve) the status page incident; retried while
+    Statuspage does not answer.
+    """
+    return comms_statuspage.publish(get_context(), value, user)
+
+
+def offer_statuspage_resolution(incident_key: str) -> str:
+    """The incident resolved: offer the status page resolution."""
+    return comms_statuspage.offer_resolution(get_context(), incident_key)
+
+
+def executive_due(incident_key: str) -> str:
+    """The executive clock went off."""
+    return comms_executive.due(get_context(), incident_key)
+
+
+def document_phase1_blockers(service: str, user: str, findings: str, ticked: list[int], phase: str = "phase1") -> str:
+    """The Phase 1 blockers modal was submitted: the tracking issue's comment, audit, business contacts."""
+    return comms_phase1.document(get_context(), service, user, findings, ticked, phase)
+
+
+# --- the App Home and the rollback modal ------------------------------------------------------
+
+
+def fill_rollback_modal(view_id: str, state: str, message: dict[str, Any] | None = None) -> str:
+    """Fill the modal a listener opened (`views.update`): its selects and the plan preview for
+    `state` (its private_metadata), pre-filled from `message` for the message shortcut."""
     ctx = get_context()
-    record = ctx.runs.get(run_id)
-    try:
-        runbook = runbook_for(ctx, record.service)
-        result = rehearse_with_message(ctx, ctx.slack, run_id, runbook)
-    finally:
-        rehearsal_schedule.done(ctx, record)
-    return "ready" if result.ready else "not ready"
+    books = catalog(ctx)
+    chosen = ModalState.load(state)
+    if message is not None:
+        found = prefill.from_message(ctx, books, message)
+        chosen.service, chosen.phase, chosen.level, chosen.note = found.service, found.phase, found.level, found.note
+    return "filled" if rollback_modal.fill(ctx, books, view_id, chosen) else "modal gone"
 
 
-def rehearsal_tick(chain_name: str, generation: str) -> str:
-    """The scheduled rehearsals' chain: queue the next tick, then a rehearsal of each due level."""
-    from jobs.runs import rehearsal_schedule  # noqa: PLC0415
-
+def publish_home(user: str) -> str:
+    """Publish the App Home dashboard for `user` (who opened it or clicked *Refresh*)."""
     ctx = get_context()
-    if not chains.is_current(ctx, chain_name, generation):
-        return "superseded"
-    service = chain_name.removeprefix("rehearsals/")
-    runbook = catalog(ctx).books.get(service)
-    interval = rehearsal_schedule.tick_interval(runbook) if runbook is not None else None
-    if runbook is None or interval is None:
-        return "nothing scheduled (chain stopped)"
-    chain = rehearsal_schedule.chain_for(service)
-    chains.schedule(ctx, chain, generation, interval, interval, rehearsal_schedule.TICK_JOB_TIMEOUT)
-    queued = rehearsal_schedule.rehearse_due(ctx, runbook)
-    return f"{len(queued)} rehearsal(s) queued"
+    home.opened(ctx, user)
+    return "published" if home.publish(ctx, user) else "not published"
+
+
+def refresh_homes() -> str:
+    """Something changed: publish the dashboard for everyone who opened it in the last hour."""
+    return f"{home.refresh(get_context())} Homes refreshed"
+
+
+def rehearsal_job(subject: str, generation: str | None = None) -> str:
+    """Rehearse run `subject` on a scratch clone; with a `generation`, tick the schedule's chain `subject`."""
+    return rehearsals.tick(subject, generation) if generation is not None else rehearsals.rehearse(subject)

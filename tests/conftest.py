@@ -26,7 +26,7 @@ from redis import Redis
 from jobs import factory
 from jobs.context import Context
 from jobs.core.redis_values import text
-from jobs.core.settings import get_settings
+from jobs.core.settings import Settings, get_settings
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET
@@ -156,7 +156,8 @@ def env(
 
 @pytest.fixture
 def ctx(env: dict[str, str]) -> Context:
-    return factory.get_context()
+    """A context built for the test's settings (its namespace, the stand-ins)."""
+    return factory.build_context(Settings())
 
 
 def git(repo: Path, *args: str) -> str:

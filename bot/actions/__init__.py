@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.actions import alert_buttons, approval_buttons, checklist, incident_buttons, run_buttons
+from bot.actions import alert_buttons, approval_buttons, checklist, comms_buttons, incident_buttons, run_buttons
 from bot.refusals import answered
 from jobs.core.ids import ActionId
 
@@ -24,3 +24,4 @@ def register(app: App) -> None:
     app.action(ActionId.ALERT_ROLLBACK.value)(answered(alert_buttons.rollback))
     app.action(ActionId.ALERT_KEEP_WATCHING.value)(answered(alert_buttons.keep_watching))
     app.action(ActionId.ALERT_SILENCE.value)(answered(alert_buttons.silence))
+    comms_buttons.register(app)

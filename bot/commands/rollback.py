@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import Block
 from bot import deps
 from bot.commands import rehearse
 from bot.commands.parsing import Command, parse_rollback
+from bot.commands.phase1 import analysis_only_blocks
 from bot.refusals import refusing
 from bot.replies import answer, reply
 from jobs.core.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetError
@@ -63,9 +64,11 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
 def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Command) -> None:
     try:
         plan = deps.plan(book, "rollback", parsed.phase, parsed.level)
-    except (UnknownTargetError, AnalysisOnlyError) as error:
-        answer(ack, error.user_message if isinstance(error, AnalysisOnlyError) else
-               f"{error.user_message}\n\n{blocks.help_text(books)}")  # fmt: skip
+    except AnalysisOnlyError as error:  # the stop criteria as a checklist, and *Document blockers*
+        answer(ack, error.user_message, analysis_only_blocks(book, parsed.phase or ""))
+        return
+    except UnknownTargetError as error:
+        answer(ack, f"{error.user_message}\n\n{blocks.help_text(books)}")
         return
     except RedisError:
         logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)

@@ -33,6 +33,7 @@ from jobs.context import Context
 from jobs.core.exceptions import RunNotFoundError
 from jobs.core.task_names import Task
 from jobs.host.health import http_client, metric_value, normalize
+from jobs.records import measurements
 from jobs.records.alerts import TREND_LENGTH, Alert, AlertKind, new_alert_id
 from jobs.runbook.model import HealthSource, Runbook, Threshold
 
@@ -316,6 +317,8 @@ def poll_once(ctx: Context, runbook: Runbook, name: str, source: HealthSource) -
     try:
         measurement = measure(runbook, source, ctx.settings.ca_bundle, ctx.clock())
         ctx.redis.set(f"{ctx.keys.monitor(runbook.service, name)}:last-poll", measurement.model_dump_json(), ex=86400)
+        point = measurements.Point(at=measurement.at, outcome=measurement.outcome, values=measurement.values)
+        measurements.record(ctx.redis, ctx.keys, runbook.service, name, point)  # the report's chart
         return decide(ctx, runbook, name, source, measurement)
     finally:
         with contextlib.suppress(LockError):

@@ -72,3 +72,25 @@ class GitStopped(GitError):
         self.ending = ending
         self.reason = reason
         self.notes: list[str] = []
+
+
+class MailError(RollbotError):
+    """An e-mail was not sent: the SMTP server could not be reached (`retryable`) or refused it;
+    `refused` maps each refused address to the server's answer.
+    """
+
+    def __init__(self, message: str, retryable: bool, refused: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.refused = refused or {}
+
+
+class ServiceRefused(RollbotError):
+    """An outside service (Statuspage, GitHub) refused a request or could not be reached;
+    `retryable` says whether trying again may help.
+    """
+
+    def __init__(self, message: str, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status

@@ -21,6 +21,13 @@ class ActionId(StrEnum):
     ALERT_ROLLBACK = "alert_rollback"
     ALERT_KEEP_WATCHING = "alert_keep_watching"
     ALERT_SILENCE = "alert_silence"
+    INCIDENT_CUSTOMER_FACING = "incident_customer_facing"
+    STAKEHOLDERS_SEND = "stakeholders_send"
+    STATUSPAGE_PUBLISH = "statuspage_publish"
+    PHASE1_BLOCKERS = "phase1_blockers"
+    HOME_ROLLBACK = "home_rollback"
+    HOME_PREFLIGHT = "home_preflight"
+    HOME_REFRESH = "home_refresh"
 
 
 class MetadataType(StrEnum):
@@ -31,3 +38,20 @@ class MetadataType(StrEnum):
     APPROVAL = "rollbot_approval"
     INCIDENT = "rollbot_incident"  # an extension: the PagerDuty incident card
     READINESS = "rollbot_readiness"  # a level's rehearsal verdict changed
+
+
+class ModalField(StrEnum):
+    """The rollback modal's selects: each is both the input block's `block_id` and its `action_id`."""
+
+    SERVICE = "modal_service"
+    PHASE = "modal_phase"
+    LEVEL = "modal_level"
+
+
+class CallbackId(StrEnum):
+    """`callback_id` of rollbot's modals and of its message shortcut."""
+
+    ROLLBACK_MODAL = "rollback_modal"
+    PREFLIGHT_MODAL = "preflight_modal"
+    ROLLBACK_FROM_MESSAGE = "rollback_from_message"
+    PHASE1_BLOCKERS = "phase1_blockers"

@@ -169,3 +169,13 @@ class Keys:
     def audit(self) -> str:
         """The audit stream."""
         return f"{self.namespace}:audit"
+
+    @property
+    def home_viewers(self) -> str:
+        """Sorted set of Slack users by when they last opened rollbot's App Home (refreshed for an hour)."""
+        return f"{self.namespace}:home:viewers"
+
+    @property
+    def home_due(self) -> str:
+        """Present while a refresh of the open App Homes is scheduled (at most one per second)."""
+        return f"{self.namespace}:home:due"

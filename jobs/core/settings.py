@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = "https://events.pagerduty.com"
     pagerduty_api_url: str = "https://api.pagerduty.com"
     ca_bundle: Path | None = None
+    # The communication clocks (docs/pagerduty.md#communication-clocks): e-mail, status page, GitHub.
+    smtp_url: str | None = None  # smtp://host:port (STARTTLS when offered) or smtps://host:port
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str | None = None
+    statuspage_api_key: SecretStr | None = None
+    statuspage_page_id: str | None = None
+    statuspage_api_url: str = "https://api.statuspage.io"
+    pagerduty_executive_routing_key: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
     # Extensions of the contract (documented in README and .env.example).
     rollbot_lease_seconds: float = Field(default=60.0, gt=0)
     rollbot_audit_retention: float = 90 * 86400.0
@@ -97,6 +108,27 @@ class Settings(BaseSettings):
     @field_validator("pagerduty_events_url", "pagerduty_api_url")
     @classmethod
     def _https_url(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or (port is None and ":" in parts.netloc):
+            raise ValueError("must be smtp://host[:port] or smtps://host[:port]")
+        return value
+
+    @field_validator("statuspage_api_url", "github_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
         if not value.startswith("https://"):
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
@@ -158,6 +190,10 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.pagerduty_routing_key,
             self.pagerduty_api_token,
+            self.smtp_password,
+            self.statuspage_api_key,
+            self.pagerduty_executive_routing_key,
+            self.github_token,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         values += url_passwords(self.redis_url)

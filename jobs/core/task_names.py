@@ -34,8 +34,18 @@ class Task:
     POST_INCIDENT_REPORT: Final = f"{_MODULE}.post_incident_report"
     REFRESH_USER_GROUPS: Final = f"{_MODULE}.refresh_user_groups"
     REDELIVER_SLACK: Final = f"{_MODULE}.redeliver_slack"
-    REHEARSE: Final = f"{_MODULE}.rehearse_job"
-    REHEARSAL_TICK: Final = f"{_MODULE}.rehearsal_tick"
+    REHEARSAL: Final = f"{_MODULE}.rehearsal_job"  # a rehearsal (run id), or a tick of the schedule's chain
+    OPEN_INCIDENT_CLOCKS: Final = f"{_MODULE}.open_incident_clocks"
+    SEND_STAKEHOLDER_MAIL: Final = f"{_MODULE}.send_stakeholder_mail"
+    MARK_CUSTOMER_FACING: Final = f"{_MODULE}.mark_customer_facing"
+    STATUSPAGE_DUE: Final = f"{_MODULE}.statuspage_due"
+    PUBLISH_STATUSPAGE: Final = f"{_MODULE}.publish_statuspage"
+    OFFER_STATUSPAGE_RESOLUTION: Final = f"{_MODULE}.offer_statuspage_resolution"
+    EXECUTIVE_DUE: Final = f"{_MODULE}.executive_due"
+    DOCUMENT_PHASE1_BLOCKERS: Final = f"{_MODULE}.document_phase1_blockers"
+    FILL_ROLLBACK_MODAL: Final = f"{_MODULE}.fill_rollback_modal"
+    PUBLISH_HOME: Final = f"{_MODULE}.publish_home"
+    REFRESH_HOMES: Final = f"{_MODULE}.refresh_homes"
 
 
 def all_tasks() -> dict[str, str]:

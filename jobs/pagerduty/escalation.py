@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
+from rq import Retry
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
@@ -172,7 +173,23 @@ def page_incident(
     ctx.audit(actor="rollbot", action="pagerduty.page", result="queued", run_id=run_id, key=key)
     if incident.stakeholders_notified_at is None and incident.is_open:
         schedule_reminder(ctx, incident, runbook)
+    if incident.is_open:
+        start_clocks(ctx, incident)
     return [dispatch(ctx, event)]
+
+
+CLOCKS_RETRY = Retry(max=12, interval=[1, 2, 3, 5, 10, 20, 30, 60, 120, 300])
+
+
+def start_clocks(ctx: Context, incident: Incident) -> None:
+    """Have a worker start the incident's communication clocks (`jobs.comms`) once its card is posted."""
+    opening = f"{incident.key}-{int(incident.opened_at.timestamp())}"
+    try:
+        ctx.queue("notify").enqueue(Task.OPEN_INCIDENT_CLOCKS, incident.key, retry=CLOCKS_RETRY,
+                                    job_id=ctx.keys.job("clocks", opening),
+                                    description=f"communication clocks of {incident.key}")  # fmt: skip
+    except RedisError as error:
+        logger.error("incident %s: communication clocks not started: %s", incident.key, error)
 
 
 def _reopen(incident: Incident, title: str, run_id: str | None, now: datetime) -> None:

@@ -174,7 +174,7 @@ def _undelivered(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, r
     updated = ctx.incidents.update(event.incident_key, mark)
     if updated is None or not first_time:
         return
-    contacts = runbook.contacts.technical if runbook else []
+    contacts = [c.label for c in runbook.contacts.technical] if runbook else []
     text = blocks.phone_escalation(updated, reason, contacts)
     _post(ctx, runbook, text)
     sync_card(ctx, event.incident_key)
@@ -199,7 +199,7 @@ def _refused(ctx: Context, event: PagerDutyEvent, runbook: Runbook | None, reaso
               reason=event.refused)  # fmt: skip
     incident = ctx.incidents.get(event.incident_key) if event.incident_key else None
     if event.action == "trigger":
-        contacts = "\n".join(f"• {c}" for c in (runbook.contacts.technical if runbook else []))
+        contacts = "\n".join(f"• {c.label}" for c in (runbook.contacts.technical if runbook else []))
         text = (f"📞 *PagerDuty refused the page — escalate by phone:*\n{contacts or '• (no technical contacts)'}\n"
                 f"Incident: {incident.title if incident else event.summary}. PagerDuty answered {event.refused}; "
                 "it is not sent again.")  # fmt: skip
@@ -264,6 +264,10 @@ def _sync_card(ctx: Context, key: str) -> bool:
     sent = cards.send(ctx, incident, channel or "", message, f"incident {key}")
     if isinstance(sent, tuple):
         ctx.incidents.update(key, cards.place(*sent))
+    if not incident.is_open and incident.statuspage_id and incident.statuspage_resolved_at is None:
+        with contextlib.suppress(RedisError):  # the status page resolution is offered (jobs.comms)
+            ctx.queue("notify").enqueue(Task.OFFER_STATUSPAGE_RESOLUTION, key,
+                                        job_id=ctx.keys.job("statuspage-resolution", key))  # fmt: skip
     return sent is not False
 
 

@@ -30,6 +30,17 @@ def tagged(summary: str, key: str) -> str:
     return fit_summary(summary, SUMMARY_LIMIT - len(tag)) + tag
 
 
+class SentMail(BaseModel):
+    """An e-mail rollbot sent about an incident: who had it sent (a Slack user, or `rollbot` at the
+    deadline), when, to whom, and the message's `Message-ID`.
+    """
+
+    by: str
+    at: datetime
+    recipients: list[str]
+    message_id: str
+
+
 class Incident(BaseModel):
     """One PagerDuty incident as rollbot knows it."""
 
@@ -54,6 +65,13 @@ class Incident(BaseModel):
     late_note_posted: bool = False
     last_event_at: datetime | None = None  # `occurred_at` of the last webhook event applied to its status
     earlier_pd_ids: list[str] = []  # PagerDuty incidents this key had before it was paged again
+    # The communication clocks (jobs.comms).
+    customer_facing_by: str | None = None  # who marked it customer-facing (`runbook`, `metric`, a Slack user)
+    stakeholder_mail: SentMail | None = None
+    executive_notified_at: datetime | None = None
+    executive_mail: SentMail | None = None
+    statuspage_id: str | None = None  # the Statuspage incident it published
+    statuspage_resolved_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -10,6 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from jobs.context import Context
 from jobs.core.exceptions import DeliveryFailed, RunNotFoundError
 from jobs.core.redis_values import text
+from jobs.report.chart import build_chart
 from jobs.report.render import build_report
 from jobs.runbook.model import Runbook
 
@@ -36,14 +38,16 @@ def post(ctx: Context, client: WebClient, run_id: str, runbook: Runbook | None) 
         return "no such run"
     content = build_report(ctx, run_id, runbook)
     target = f"{record.phase} {record.level or ''}".rstrip()
+    files: list[dict[str, Any]] = [
+        {"content": content, "filename": f"{run_id}-report.md",
+         "title": f"Incident report: {record.service} {target} ({run_id})"},
+    ]  # fmt: skip
+    png = build_chart(ctx, run_id, runbook)
+    if png is not None:  # the picture beside the report
+        files.append({"content": png, "filename": f"{run_id}-golden-path.png",
+                      "title": f"Golden path during {run_id}"})  # fmt: skip
     try:
-        client.files_upload_v2(
-            channel=channel,
-            thread_ts=ts,
-            content=content,
-            filename=f"{run_id}-report.md",
-            title=f"Incident report: {record.service} {target} ({run_id})",
-        )
+        client.files_upload_v2(channel=channel, thread_ts=ts, file_uploads=files)
     except (SlackApiError, SlackClientError, OSError) as error:
         logger.warning("run %s: incident report not uploaded yet: %s", run_id, error)
         raise DeliveryFailed(f"incident report of {run_id} not uploaded yet: {error}") from error

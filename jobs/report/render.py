@@ -19,6 +19,7 @@ from jobs.report.gather import (
     ReportData,
     gather,
 )
+from jobs.report.metrics import Series, golden_path, success_metrics
 from jobs.report.text import (
     clock_time,
     duration_text,
@@ -39,10 +40,11 @@ logger = logging.getLogger(__name__)
 
 def build_report(ctx: Context, run_id: str, runbook: Runbook | None) -> str:
     """The Markdown report of rollback `run_id`'s family (redacted)."""
-    return ctx.redactor(render(gather(ctx, run_id), runbook))
+    data = gather(ctx, run_id)
+    return ctx.redactor(render(data, runbook, golden_path(ctx, data, runbook)))
 
 
-def render(data: ReportData, runbook: Runbook | None) -> str:
+def render(data: ReportData, runbook: Runbook | None, series: Series | None = None) -> str:
     """The report as Markdown: summary, timeline, recovery time, budgets, who did what, steps,
     post-rollback actions and a five-whys template. Deterministic for the same data.
     """
@@ -54,6 +56,7 @@ def render(data: ReportData, runbook: Runbook | None) -> str:
         _summary(data, runbook, target),
         timeline_table(data),
         _recovery(data, target),
+        success_metrics(data, runbook, series, _recovery_window(data), target),
         _budgets(data),
         _who(data),
         _steps(data),
@@ -125,6 +128,14 @@ def _incident_line(incident: Incident) -> str:
         parts.append(f"resolved {clock_time(incident.resolved_at)}{by}")
     if incident.pd_url:
         parts.append(incident.pd_url)
+    if incident.customer_facing_by:
+        parts.append(f"customer-facing ({who_name(incident.customer_facing_by)})")
+    for what, sent in (("stakeholders", incident.stakeholder_mail), ("executives", incident.executive_mail)):
+        if sent is not None:
+            parts.append(f"{what} e-mailed {clock_time(sent.at)} to {', '.join(sent.recipients)} "
+                         f"(`{sent.message_id}`, by {who_name(sent.by)})")  # fmt: skip
+    if incident.statuspage_id:
+        parts.append(f"status page incident `{incident.statuspage_id}`")
     return ", ".join(parts)
 
 

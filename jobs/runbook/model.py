@@ -19,6 +19,9 @@ from pydantic import (
 )
 
 from jobs.core.durations import parse_duration
+from jobs.runbook.people import Contacts as Contacts  # noqa: PLC0414 - re-exported: the model's parts
+from jobs.runbook.people import Escalation as Escalation  # noqa: PLC0414
+from jobs.runbook.people import StatusPage
 from jobs.runbook.schedule import Readiness, RehearsalSchedule
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -166,6 +169,7 @@ class Threshold(StrictModel):
     rollback_above: float | None = None
     alert_above_baseline: float | None = None
     rollback_above_baseline: float | None = None
+    customer_facing: bool = False  # a breach of this metric makes its incident customer-facing
 
 
 class Breach(StrictModel):
@@ -281,28 +285,6 @@ class Access(StrictModel):
         return self
 
 
-class Contacts(StrictModel):
-    """Escalation contacts from the manual, in the order they are tried."""
-
-    technical: list[str] = []
-    business: list[str] = []
-    executive: list[str] = []  # for customer-facing outages over `escalation.executive_after`
-    customer: list[str] = []
-
-
-class Escalation(StrictModel):
-    """When rollbot pages PagerDuty, and the business notification clock (the manual's defaults)."""
-
-    page_on: list[Literal["failed", "timed_out", "budget_exceeded", "interrupted", "cancelled"]] = [
-        "failed", "timed_out", "budget_exceeded", "interrupted",
-    ]  # fmt: skip
-    page_on_start: list[str] = ["phase3/level3"]  # "phase/level": the nuclear option pages when it starts
-    severity: Literal["critical", "error", "warning", "info"] = "critical"
-    stakeholders_within: Duration = 900.0  # "Alert stakeholders within 15 minutes"
-    executive_after: Duration = 1800.0  # "CEO (for customer-facing outages >30 minutes)"
-    status_page_after: Duration = 300.0  # "Status Page: customer communication for >5 minute outages"
-
-
 class ChecklistItem(StrictModel):
     """One line of the recovery validation checklist; with `run`, the worker checks it."""
 
@@ -369,6 +351,8 @@ class Runbook(StrictModel):
     post_rollback_actions: list[str] = []
     rehearsal: RehearsalSchedule | None = None
     readiness: Readiness = Readiness()
+    status_page: StatusPage = StatusPage()
+    tracking_issue: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+#[0-9]+$")] | None = None  # owner/repo#234
     phases: Annotated[dict[Name, Phase], Field(min_length=1)]
 
     _named_in_commands: bool = PrivateAttr(default=False)  # set by the catalog when it has several

@@ -169,7 +169,7 @@ def enqueue_rehearsal(ctx: Context, plan: Plan, actor: str, require_checkpoint: 
         plan.require_checkpoint()
     record = create_rehearsal(ctx, plan, actor, queued_for_workers=True)
     ctx.queue(REHEARSAL_QUEUE).enqueue(
-        Task.REHEARSE, record.run_id, job_id=record.run_id, description=f"rehearsal {plan.phase_name} "
+        Task.REHEARSAL, record.run_id, job_id=record.run_id, description=f"rehearsal {plan.phase_name} "
         f"{plan.level_name} by {actor}", job_timeout=int(plan.budget + CLONE_TIMEOUT_SECONDS) + JOB_MARGIN_SECONDS,
         result_ttl=7 * 86400, failure_ttl=30 * 86400,
     )  # fmt: skip

@@ -25,7 +25,7 @@ TICK_JOB_TIMEOUT = 120
 
 def chain_for(service: str) -> chains.Chain:
     """The chain of ticks of one service's scheduled rehearsals."""
-    return chains.Chain(f"rehearsals/{service}", Task.REHEARSAL_TICK, f"scheduled rehearsals of {service}")
+    return chains.Chain(f"rehearsals/{service}", Task.REHEARSAL, f"scheduled rehearsals of {service}")
 
 
 def levels(runbook: Runbook) -> list[tuple[str, str, float]]:

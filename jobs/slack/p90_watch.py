@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from jobs.context import Context
 from jobs.records import history
+from jobs.records.history import Usual
 from jobs.records.runs import StepRecord
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class P90Watch:
         self.run_id = run_id
         self.wake = wake
         self._timers: dict[int, threading.Timer] = {}
+        self._usual: dict[int, Usual | None] | None = None
         self._lock = threading.Lock()
 
     def changed(self, step: StepRecord | None) -> None:
@@ -59,11 +61,16 @@ class P90Watch:
             self._timers.clear()
 
     def _p90(self, step: StepRecord) -> float | None:
-        try:
-            record = self.ctx.runs.get(self.run_id)
-            (usual,) = history.usual(self.ctx.redis, self.ctx.keys, record.service, record.phase,
-                                     history.level_of(record), [step.title])  # fmt: skip
-        except RedisError as error:
-            logger.info("run %s: no usual duration for step %s (%s)", self.run_id, step.index + 1, error)
-            return None
+        """The step's usual p90; the run's history is read once (one round trip per run)."""
+        if self._usual is None:
+            try:
+                record = self.ctx.runs.get(self.run_id)
+                titles = [s.title for s in record.steps]
+                level = history.level_of(record)
+                found = history.usual(self.ctx.redis, self.ctx.keys, record.service, record.phase, level, titles)
+                self._usual = dict(enumerate(found))
+            except RedisError as error:
+                logger.info("run %s: no usual durations (%s)", self.run_id, error)
+                self._usual = {}
+        usual = self._usual.get(step.index)
         return usual.p90 if usual is not None else None

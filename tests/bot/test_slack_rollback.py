@@ -175,7 +175,7 @@ def test_bad_requests_get_401_or_a_clear_answer_and_change_nothing(
 
     cases = {
         "phase9": "Unknown phase `phase9`",
-        "": "rollbot* — emergency rollbacks",
+        "help": "rollbot* — emergency rollbacks",
         "phase2 level9": "phase2 has no level `level9`",
         "phase2 --force": "Unknown option `--force`",
         "x" * 10_000: "10000 characters",
@@ -188,6 +188,8 @@ def test_bad_requests_get_401_or_a_clear_answer_and_change_nothing(
         shown = answer.get("text", "") + json.dumps(answer.get("blocks", []), ensure_ascii=False)
         assert expected in shown, (text[:30], shown[:300])
         assert answer.get("response_type", "ephemeral") == "ephemeral"
+    assert slash(web, slack, "/rollback", "") == {}  # no text: the rollback form (issue 15), no message
+    slack.wait_for(lambda calls: any(c.method == "views.open" for c in calls), timeout=10)
     assert "Usage: `/preflight <phase>`" in slash(web, slack, "/preflight", "")["text"]
     assert "Unknown phase `nope`" in slash(web, slack, "/validate", "nope")["text"]
 

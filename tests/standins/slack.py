@@ -49,7 +49,7 @@ def _parse(body: bytes, content_type: str) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(body)
         return parsed
     fields = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-    for key in ("blocks", "metadata", "files"):
+    for key in ("blocks", "metadata", "files", "view"):
         if isinstance(fields.get(key), str):
             with contextlib.suppress(ValueError):
                 fields[key] = json.loads(fields[key])
@@ -65,6 +65,7 @@ class SlackStandIn:
         self.group_members: dict[str, list[str]] = {}
         self.user_emails: dict[str, str] = {}
         self.extra_channels: list[dict[str, str]] = []  # listed by conversations.list after CHANNEL_IDS
+        self.socket_url: str | None = None  # what apps.connections.open answers (a Socket Mode stand-in)
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = LoopbackServer(self._handler())
@@ -95,6 +96,7 @@ class SlackStandIn:
             self.group_members.clear()
             self.user_emails.clear()
             self.extra_channels.clear()
+            self.socket_url = None
 
     def fail(self, failure: Failure) -> None:
         with self._lock:
@@ -149,6 +151,15 @@ class SlackStandIn:
             return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
         if method == "conversations.list":
             return self._conversations_list(params)
+        if method == "apps.connections.open":
+            if self.socket_url is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_url}
+        if method in ("views.open", "views.update", "views.publish"):
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else (view or {})
+            view_id = str(params.get("view_id") or f"V{next(self._ts):08d}")
+            return {"ok": True, "view": {**view, "id": view_id, "hash": f"h{next(self._ts)}"}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.group_members.get(str(params.get("usergroup")), [])}
         if method == "users.info":
@@ -193,7 +204,8 @@ class SlackStandIn:
                     self._reply(200, {"ok": True})
                     return
                 if path.startswith("/upload/"):
-                    standin._record(Call("upload", {"file": path.rsplit("/", 1)[1], "content": body.decode()}))
+                    standin._record(Call("upload", {"file": path.rsplit("/", 1)[1], "content": body.decode(errors="replace"),
+                                                    "raw": body}))  # fmt: skip
                     self._reply(200, {"ok": True})
                     return
                 method = path.removeprefix("/api/")

@@ -27,7 +27,8 @@ def test_every_status_renders_valid_blocks_and_incident_metadata(status: Inciden
 
 def test_an_open_unacknowledged_incident_offers_all_three_buttons() -> None:
     _, blocks, _ = incident_card(incident(), Escalation())
-    assert action_ids(blocks) == [ActionId.PD_ACKNOWLEDGE, ActionId.PD_RESOLVE, ActionId.STAKEHOLDERS_NOTIFIED]
+    assert action_ids(blocks) == [ActionId.PD_ACKNOWLEDGE, ActionId.PD_RESOLVE, ActionId.STAKEHOLDERS_NOTIFIED,
+                                  ActionId.INCIDENT_CUSTOMER_FACING]  # fmt: skip
     assert {b["value"] for b in buttons(blocks).values()} == {"rollbot-billing-rb-20261125-174233-3fa2"}
     shown = all_text(blocks)
     assert "🔔 Paged — *nobody has acknowledged it yet*" in shown
@@ -37,7 +38,7 @@ def test_an_open_unacknowledged_incident_offers_all_three_buttons() -> None:
 
 def test_an_acknowledged_incident_is_not_offered_acknowledge_again() -> None:
     _, blocks, _ = incident_card(incident(status="acknowledged", acknowledged_by="Alice"), None)
-    assert action_ids(blocks) == ["pd_resolve", "stakeholders_notified"]
+    assert action_ids(blocks) == ["pd_resolve", "stakeholders_notified", "incident_customer_facing"]
     assert "👤 Acknowledged by Alice" in all_text(blocks)
     assert "not notified yet" not in all_text(blocks)  # no policy, no clock
 
@@ -45,7 +46,7 @@ def test_an_acknowledged_incident_is_not_offered_acknowledge_again() -> None:
 def test_notified_stakeholders_are_named_and_their_button_goes() -> None:
     case = incident(stakeholders_notified_by="U0PM", stakeholders_notified_at=T0 + timedelta(minutes=4))
     _, blocks, _ = incident_card(case, Escalation())
-    assert action_ids(blocks) == ["pd_acknowledge", "pd_resolve"]
+    assert action_ids(blocks) == ["pd_acknowledge", "pd_resolve", "incident_customer_facing"]
     assert "stakeholders notified by <@U0PM> at 17:46 UTC" in all_text(blocks)
 
 

@@ -4,6 +4,7 @@ Callers use `from jobs.slack import blocks` and `blocks.<builder>`: every public
 
 from jobs.slack.blocks.alert import ALERT_HEADERS, SILENCE_MINUTES, alert_card, alert_rollback_level, format_value
 from jobs.slack.blocks.approval import APPROVAL_STATE_LINES, approval_card, approval_requested
+from jobs.slack.blocks.comms import phase1_checklist, phase1_modal, stakeholder_draft, statuspage_draft
 from jobs.slack.blocks.incident import delivered_late, incident_card, phone_escalation, stakeholder_reminder
 from jobs.slack.blocks.readiness import estimate_block, readiness_card, readiness_list, rehearsal_reply
 from jobs.slack.blocks.runs import (
@@ -41,6 +42,8 @@ __all__ = [
     "incident_card",
     "manual_fallback",
     "note",
+    "phase1_checklist",
+    "phase1_modal",
     "phone_escalation",
     "plan_message",
     "readiness_card",
@@ -49,7 +52,9 @@ __all__ = [
     "result_line",
     "run_list",
     "run_message",
+    "stakeholder_draft",
     "stakeholder_reminder",
+    "statuspage_draft",
     "step_line",
     "target",
     "who",

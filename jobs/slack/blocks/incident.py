@@ -42,13 +42,7 @@ def incident_card(incident: Incident, policy: Escalation | None) -> tuple[str, l
         context.append(f"<{incident.pd_url}|PagerDuty incident>")
     if incident.assignees:
         context.append("assigned to " + ", ".join(incident.assignees))
-    if incident.stakeholders_notified_at:
-        context.append(f"stakeholders notified by {who(incident.stakeholders_notified_by or '?')} at "
-                       f"{incident.stakeholders_notified_at:%H:%M} UTC")  # fmt: skip
-    elif incident.is_open and policy is not None:
-        due = incident.opened_at.timestamp() + policy.stakeholders_within
-        context.append(f"stakeholders not notified yet (due <!date^{int(due)}^{{time}}|in "
-                       f"{format_duration(policy.stakeholders_within)}>)")  # fmt: skip
+    context += _communication(incident, policy)
     title = f"PagerDuty incident: {incident.title}"
     card: list[Block] = [
         HeaderBlock(text=("🚨 " if incident.is_open else "✅ ") + "Incident"),
@@ -64,12 +58,39 @@ def incident_card(incident: Incident, policy: Escalation | None) -> tuple[str, l
     if incident.is_open and incident.stakeholders_notified_at is None:
         buttons.append(ButtonElement(text="Stakeholders notified", action_id=ActionId.STAKEHOLDERS_NOTIFIED,
                                      value=incident.key))  # fmt: skip
+    if incident.is_open and not incident.customer_facing_by:
+        buttons.append(ButtonElement(text="Customer-facing", action_id=ActionId.INCIDENT_CUSTOMER_FACING,
+                                     value=incident.key))  # fmt: skip
     if buttons:
         card.append(ActionsBlock(elements=buttons))
     metadata = Metadata(event_type=MetadataType.INCIDENT,
                         event_payload={"incident_key": incident.key, "run_id": incident.run_id or "",
                                        "status": incident.status})  # fmt: skip
     return f"{title} — {status_line}", card, metadata
+
+
+def _communication(incident: Incident, policy: Escalation | None) -> list[str]:
+    """The card's lines about the communication clocks: customer-facing, stakeholders, executives,
+    status page.
+    """
+    lines = []
+    if incident.customer_facing_by:
+        lines.append(f"*customer-facing* ({who(incident.customer_facing_by)})")
+    if incident.stakeholders_notified_at:
+        mail = incident.stakeholder_mail
+        by_mail = f" (e-mailed to {len(mail.recipients)})" if mail else ""
+        lines.append(f"stakeholders notified by {who(incident.stakeholders_notified_by or '?')}{by_mail} at "
+                     f"{incident.stakeholders_notified_at:%H:%M} UTC")  # fmt: skip
+    elif incident.is_open and policy is not None:
+        due = incident.opened_at.timestamp() + policy.stakeholders_within
+        lines.append(f"stakeholders not notified yet (due <!date^{int(due)}^{{time}}|in "
+                     f"{format_duration(policy.stakeholders_within)}>)")  # fmt: skip
+    if incident.executive_notified_at:
+        lines.append(f"executives notified at {incident.executive_notified_at:%H:%M} UTC")
+    if incident.statuspage_id:
+        done = "resolved" if incident.statuspage_resolved_at else "published"
+        lines.append(f"status page incident `{incident.statuspage_id}` {done}")
+    return lines
 
 
 def phone_escalation(incident: Incident, reason: str, contacts: Sequence[str]) -> str:
@@ -94,15 +115,16 @@ def stakeholder_reminder(incident: Incident, contacts: Contacts, policy: Escalat
         f"⏰ *Business stakeholders have not been notified* — {open_for} since the incident opened "
         f"({incident.title}). The manual wants them told within {format_duration(policy.stakeholders_within)}:"
     ]
-    lines += [f"• {c}" for c in contacts.business]
+    lines += [f"• {c.label}" for c in contacts.business]
     if contacts.executive:
         lines.append(
-            f"Customer-facing and over {format_duration(policy.executive_after)}: " + "; ".join(contacts.executive)
+            f"Customer-facing and over {format_duration(policy.executive_after)}: "
+            + "; ".join(c.label for c in contacts.executive)
         )
     if contacts.customer:
         lines.append(
             f"Customer communication for outages over {format_duration(policy.status_page_after)}: "
-            + "; ".join(contacts.customer)
+            + "; ".join(c.label for c in contacts.customer)
         )
     lines.append("Click *Stakeholders notified* on the incident card once done.")
     return "\n".join(lines)  # fmt: skip

@@ -55,7 +55,7 @@ def test_default_runbook_is_the_manual() -> None:
     assert len(checklist) == 13 and len([i for i in checklist if i.run is None]) == 8  # the 8 items of the manual
     assert runbook.recovery_target == 3600
     assert golden.on_breach is not None and golden.on_breach.mode == "suggest"
-    assert runbook.contacts.technical[0].startswith("Primary: Lead Engineer")
+    assert runbook.contacts.technical[0].name.startswith("Primary: Lead Engineer")
 
 
 def test_unknown_keys_and_bad_values_are_reported_with_yaml_paths_and_lines() -> None:

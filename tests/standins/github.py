@@ -1,0 +1,78 @@
+"""An HTTPS GitHub REST API stand-in on a loopback port: issue comments on the issues it knows
+(`POST /repos/{owner}/{repo}/issues/{n}/comments`), 404 for the others; checks the bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import trustme
+
+from tests.standins.server import LoopbackServer
+
+TOKEN = "ghp_test0000000000000000000000000000"
+
+
+@dataclass
+class GitHubStandIn:
+    ca: trustme.CA
+    issues: set[str] = field(default_factory=lambda: {"acme/app#234"})
+    comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert("127.0.0.1").configure_cert(context)
+        self._server = LoopbackServer(self._handler(), tls=context)
+
+    @property
+    def url(self) -> str:
+        return self._server.base
+
+    def start(self) -> GitHubStandIn:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _serve(self, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if auth != f"Bearer {TOKEN}":
+            return 401, {"message": "Bad credentials"}
+        parts = path.strip("/").split("/")
+        if len(parts) != 6 or parts[0] != "repos" or parts[3] != "issues" or parts[5] != "comments":
+            return 404, {"message": "Not Found"}
+        issue = f"{parts[1]}/{parts[2]}#{parts[4]}"
+        with self._lock:
+            if issue not in self.issues:
+                return 404, {"message": "Not Found"}
+            comments = self.comments.setdefault(issue, [])
+            comment = {"id": len(comments) + 1, "body": body.get("body"),
+                       "html_url": f"https://github.example/{parts[1]}/{parts[2]}/issues/{parts[4]}#c{len(comments) + 1}"}  # fmt: skip
+            comments.append(comment)
+        return 201, comment
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = standin._serve(self.path, self.headers.get("Authorization", ""),
+                                                json.loads(raw) if raw else {})  # fmt: skip
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
