@@ -276,7 +276,9 @@ def help_text(books: Catalog) -> str:
     lines = [
         "*rollbot* — emergency rollbacks from the runbook.",
         f"`/rollback {service}<phase> [<level>] [--dry-run]` — show the plan, then confirm to roll back",
-        "`/rollback status` · `/rollback history` · `/rollback cancel [run]` · `/rollback help`",
+        f"`/rollback {service}<phase> [<level>] --rehearse` — rehearse it on a scratch clone (nothing real changes)",
+        "`/rollback status` · `/rollback history` · `/rollback readiness` · `/rollback cancel [run]` · "
+        "`/rollback help`",
         f"`/preflight {service}<phase>` — record the checkpoint and run the pre-flight checks",
         f"`/validate {service}[phase]` — the recovery validation checklist",
     ]
