@@ -49,7 +49,6 @@ class RunState:
         self.record = record
         self.journal = journal
         self.online = online  # Redis answered the last time we asked
-        self.was_offline = not online  # some of the run happened without Redis
         self.ended_outside: RunRecord | None = None  # ended by someone else (cancel, sweep)
         self.entries: list[Entry] = []
         self._confirmed = -1  # index of the last entry Redis is known to have
@@ -191,5 +190,4 @@ class RunState:
             logger.warning("run %s: Redis unavailable (%s); the run goes on from its journal %s",
                            self.record.run_id, error, self.journal.path)  # fmt: skip
         self.online = False
-        self.was_offline = True
         self._last_probe = time.monotonic()
