@@ -17,7 +17,7 @@ from tests.support.runs import preflight
 
 def _run(ctx: Context, run_id: str, created: datetime, status: str = "succeeded") -> RunRecord:
     record = RunRecord(run_id=run_id, kind="rollback", service="svc", phase="phase2", actor="U0ONCALL",
-                       status=status, created_at=created, budget=300,  # type: ignore[arg-type]
+                       status=status, created_at=created, budget=300,
                        steps=[StepRecord(index=0, title="t", command="true", status="succeeded")])  # fmt: skip
     ctx.runs.create(record)
     ctx.redis.rpush(ctx.keys.run_log(run_id), "a line")
