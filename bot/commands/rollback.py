@@ -100,7 +100,7 @@ def _list_runs(what: str) -> str:
     now = ctx.clock()
     if what == "status":
         return blocks.run_list(ctx.runs.active(), now, "No rollback, pre-flight or validation is running.")
-    return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
+    return blocks.run_list(ctx.runs.recent(10, steps=False), now, "No runs yet.")
 
 
 def _cancel(ack: Ack, respond: Respond, books: Catalog, user: str, run_id: str | None,

@@ -1,4 +1,5 @@
-"""Retention: runs, their logs and marks, and audit entries older than ROLLBOT_RETENTION leave Redis."""
+"""Retention: runs, their logs and marks, and audit entries older than ROLLBOT_RETENTION leave Redis;
+lists of runs cost the same however long their runs were."""
 
 from __future__ import annotations
 
@@ -69,3 +70,17 @@ def test_a_worker_trims_after_the_run_it_executes(ctx: Context, env: dict[str, s
     assert "rb-two-years-ago" not in {r.run_id for r in ctx.runs.recent(50)}
     assert not ctx.redis.exists(ctx.keys.run_log("rb-two-years-ago"))
     assert "ancient" not in {e.action for e in audit.read(ctx.redis, ctx.keys)}
+
+
+def test_a_list_of_runs_reads_ended_runs_without_their_steps_and_active_ones_whole(ctx: Context) -> None:
+    now = datetime.now(UTC)
+    _run(ctx, "rb-ended", now - timedelta(minutes=2))
+    running = _run(ctx, "rb-running", now - timedelta(minutes=1), status="running")
+    ctx.runs.save_step("rb-running", running.steps[0].model_copy(update={"status": "running"}))
+
+    listed = ctx.runs.recent(10, steps=False)
+    assert [r.run_id for r in listed] == ["rb-running", "rb-ended"]
+    assert listed[1].steps == [] and listed[0].current_step is not None
+    assert [r.model_copy(update={"steps": []}) for r in ctx.runs.recent(10)] == [
+        r.model_copy(update={"steps": []}) for r in listed
+    ]
