@@ -151,9 +151,23 @@ SLACK_TIMEOUT_SECONDS = 10
 
 
 def ssl_context(settings: Settings | None = None) -> ssl.SSLContext:
-    """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's."""
+    """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's. Loading a trust store
+    takes milliseconds: one context per bundle (and version of its file) is shared by every client
+    of the process and of the work horses it forks (a context holds no connection).
+    """
     bundle = (settings or get_settings()).ca_bundle
-    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+    if bundle is None:
+        return _ssl_context(None, 0, 0)
+    try:
+        stat = bundle.stat()
+    except OSError:
+        return ssl.create_default_context(cafile=str(bundle))  # raises as before
+    return _ssl_context(str(bundle), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None, _mtime_ns: int, _size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def slack_client(token: str | None, settings: Settings | None = None) -> WebClient:

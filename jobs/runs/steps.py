@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from jobs.context import Context
 from jobs.core.exceptions import GitError
 from jobs.host import git
+from jobs.host.git_refs import read_head
 from jobs.host.process import kill_orphaned_group, output_file
 from jobs.records import locks
 from jobs.records.checkpoints import Checkpoint
@@ -63,14 +64,25 @@ def run_steps(
         if state.ended_outside is not None:
             state.close()
             return state.ended_outside  # cancelled between dequeue and start
-        notify(None)  # the run message and the page on start go first, then the audit entry
-        state.audit(actor=actor, action=f"{state.record.kind}.start", result="running", phase=plan.phase_name,
-                    level=plan.level_name)  # fmt: skip
+        announced: list[bool] = []
+
+        def announce() -> None:
+            """The run message and the page on start, then the audit entry: once, as soon as the
+            first step is under way (they never delay it), and before anything a step ends with.
+            """
+            if announced:
+                return
+            announced.append(True)
+            notify(None)
+            state.audit(actor=actor, action=f"{state.record.kind}.start", result="running", phase=plan.phase_name,
+                        level=plan.level_name)  # fmt: skip
 
         def should_stop() -> str | None:
             return cancel_requested() or (fenced[0] if fenced else None)
 
         def save_step(step: StepRecord, output: str | None) -> None:
+            if step.status != "running":
+                announce()
             lines = (output or "").splitlines()
             ended = None
             if step.status != "running":  # each step's end, audited in the same round trip
@@ -80,6 +92,7 @@ def run_steps(
                                   "started_at": step.started_at.isoformat() if step.started_at else None}}  # fmt: skip
             state.change(lambda _r: None, log_lines=lines, audit_entry=ended, steps=[step])
             notify(step)
+            announce()
             if ended is not None and not fenced and (reason := state.owns()) is not None:
                 logger.warning("run %s stops before its next step: %s", run_id, reason)
                 fenced.append(f"rollbot ({reason})")
@@ -109,6 +122,7 @@ def run_steps(
                 ca_bundle=ctx.settings.ca_bundle,
             )
             status, elapsed = executor.run(records)
+            announce()  # a plan without steps
         return _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
     except KeyboardInterrupt:
         _stopped_from_terminal(ctx, state)
@@ -202,6 +216,9 @@ def _stopped_from_terminal(ctx: Context, state: RunState) -> None:
 
 
 def _head(repo: Path) -> str | None:
+    """HEAD's commit: read from the repository's files, else (anything unusual) from `git rev-parse`."""
+    if (read := read_head(repo)) is not None:
+        return read
     try:
         return git.head(repo)
     except GitError:
