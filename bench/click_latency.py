@@ -58,10 +58,10 @@ from tests.conftest import (
     stop_worker,
     wait_for,
 )
-from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import action_body, button_value, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.monitor import checkpoint_then_bad_release
 from tests.support.slack import slash
 
 TRIALS = 10

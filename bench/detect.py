@@ -45,11 +45,11 @@ from tests.conftest import (
     stop_worker,
     wait_for,
 )
-from tests.jobs.test_monitor import BAD, automated_runs, checkpoint_then_bad_release, health_runbook, state
 from tests.standins.health import HealthEndpoint
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import SIGNING_SECRET
 from tests.standins.slack import SlackStandIn
+from tests.support.monitor import BAD, automated_runs, checkpoint_then_bad_release, health_runbook, state
 
 TRIALS = 5
 INTERVAL = 1.0  # seconds: the runbook's `interval: 1s`

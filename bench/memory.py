@@ -53,10 +53,10 @@ from jobs.core.keys import Keys
 from jobs.core.redaction import Redactor
 from jobs.core.settings import Settings
 from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, free_port, make_repo, stop_worker, wait_for, write_runbook
-from tests.jobs.test_monitor import checkpoint_then_bad_release
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import action_body, button_value, command_body, signed_post
 from tests.standins.slack import SlackStandIn
+from tests.support.monitor import checkpoint_then_bad_release
 
 WEB_WORKERS = 2  # `rollbot web`'s default (WEB_CONCURRENCY)
 COMMANDS = ("phase2", "status", "help")

@@ -16,7 +16,6 @@ from jobs.context import Context
 from jobs.core.exceptions import MailError, ServiceRefused
 from jobs.core.ids import ActionId
 from tests.comms.conftest import EXECUTIVE_KEY
-from tests.comms.test_clocks import NEW_BUSINESS, PM, audit_entries, comms_runbook, thread_texts
 from tests.conftest import LEAD, run_worker
 from tests.standins.github import GitHubStandIn
 from tests.standins.pagerduty import PagerDutyStandIn
@@ -24,6 +23,7 @@ from tests.standins.signed import button_value, signed_post
 from tests.standins.slack import SlackStandIn
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.statuspage import StatuspageStandIn
+from tests.support.comms import NEW_BUSINESS, PM, audit_entries, comms_runbook, thread_texts
 from tests.support.runs import rollback
 from tests.support.slack import cards, click, slash
 

@@ -13,36 +13,14 @@ from typing import Any
 from jobs import report
 from jobs.context import Context
 from jobs.core.ids import ActionId
-from jobs.records import audit
 from tests.conftest import LEAD, start_worker, stop_worker, wait_for
 from tests.standins.signed import button_value, has_button
 from tests.standins.slack import SlackStandIn
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.statuspage import StatuspageStandIn
-from tests.support.runs import phase3, rollback
+from tests.support.comms import PM, audit_entries, comms_runbook, thread_texts
+from tests.support.runs import rollback
 from tests.support.slack import cards, click
-
-PM = "pm@example.com"
-OLD_BUSINESS = '  business: ["Primary: Product Manager", "Secondary: VP Engineering"]\n'
-NEW_BUSINESS = (
-    f'  business:\n    - {{name: "Primary: Product Manager", email: {PM}}}\n    - "Secondary: VP Engineering"\n'
-)
-
-
-def comms_runbook(ctx: Context, env: dict[str, str], repo: Path, escalation: str, business: str = NEW_BUSINESS) -> Path:
-    """The phase3 runbook (checkpoint taken) with a business contact's address and `escalation`."""
-    path = phase3(ctx, env, repo)
-    text = path.read_text().replace(OLD_BUSINESS, business)
-    path.write_text(text + "escalation:\n" + "".join(f"  {line}\n" for line in escalation.strip().splitlines()))
-    return path
-
-
-def audit_entries(ctx: Context, action: str) -> list[dict[str, str]]:
-    return [e for e in audit.entries(ctx.redis, ctx.keys) if e.get("action") == action]
-
-
-def thread_texts(slack: SlackStandIn) -> list[str]:
-    return [str(c.params.get("text")) for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts")]
 
 
 def posted_blocks(slack: SlackStandIn, action: ActionId) -> list[dict[str, Any]]:

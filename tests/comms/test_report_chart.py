@@ -12,9 +12,9 @@ from pathlib import Path
 
 from jobs.context import Context
 from tests.conftest import ROLLBOT, start_worker, stop_worker, wait_for
-from tests.jobs.test_monitor import BAD, automated_runs, checkpoint_then_bad_release, health_runbook, last_outcome
 from tests.standins.health import HealthEndpoint
 from tests.standins.slack import SlackStandIn
+from tests.support.monitor import BAD, automated_runs, checkpoint_then_bad_release, health_runbook, last_outcome
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

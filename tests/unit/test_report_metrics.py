@@ -8,7 +8,7 @@ from jobs.report import render
 from jobs.report.metrics import Series, outage_seconds, success_metrics
 from jobs.report.render import _recovery_window
 from tests.unit.builders import runbook
-from tests.unit.test_report_render import at, family, section
+from tests.unit.report_builders import at, family, section
 
 
 def series(*values: float) -> Series:
