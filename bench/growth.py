@@ -45,8 +45,9 @@ from jobs.core.settings import Settings
 from jobs.records.runs import RunRecord, StepRecord, record_fields
 from jobs.report.render import build_report
 from jobs.runbook.loader import load_runbook
+from jobs.runs.enqueue import enqueue_run
+from jobs.runs.plan import select, with_checkpoint
 from tests.conftest import ONCALL, REDIS_URL, ROLLBOT, commit, make_repo, run_worker, start_web, stop, write_runbook
-from tests.jobs.test_rollback_git import enqueue_rollback
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.signed import command_body, signed_post
 from tests.standins.slack import SlackStandIn
@@ -76,6 +77,13 @@ for i = first, first + n - 1 do
 end
 return n
 """
+
+
+def enqueue_rollback(ctx: Context, runbook_path: Path) -> str:
+    """phase2's rollback to its recorded checkpoint, queued for a worker; returns the run id."""
+    runbook = load_runbook(runbook_path)
+    plan = with_checkpoint(select(runbook, "rollback", "phase2"), ctx.checkpoints.get(runbook.service, "phase2"))
+    return enqueue_run(ctx, plan, ONCALL).run_id
 
 
 @dataclass

@@ -10,10 +10,19 @@ from jobs.context import Context
 from jobs.core.settings import Settings
 from jobs.records import audit, retention
 from jobs.records.runs import RunRecord, StepRecord
-from tests.conftest import commit, git, run_worker, write_runbook
-from tests.jobs.test_rollback_git import enqueue_rollback
+from jobs.runbook.loader import load_runbook
+from jobs.runs.enqueue import enqueue_run
+from jobs.runs.plan import select, with_checkpoint
+from tests.conftest import ONCALL, commit, git, run_worker, write_runbook
 from tests.support.audit import add_at
 from tests.support.runs import preflight
+
+
+def enqueue_rollback(ctx: Context, runbook_path: Path) -> str:
+    """phase2's rollback to its recorded checkpoint, queued for a worker; returns the run id."""
+    runbook = load_runbook(runbook_path)
+    plan = with_checkpoint(select(runbook, "rollback", "phase2"), ctx.checkpoints.get(runbook.service, "phase2"))
+    return enqueue_run(ctx, plan, ONCALL).run_id
 
 
 def _run(ctx: Context, run_id: str, created: datetime, status: str = "succeeded") -> RunRecord:
