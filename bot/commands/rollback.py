@@ -73,7 +73,7 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
         return
     with refusing(user, "rollback.request", phase=plan.phase_name, level=plan.level_name):
         deps.authorize(book.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
-                       plan.level_name)  # fmt: skip
+                       plan.level_name, books)  # fmt: skip
     blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
     if blocker:
