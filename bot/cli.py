@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from redis.exceptions import RedisError
 
-from bot import terminal
+from bot import rehearsals, terminal
 from bot.procedures import redis_answers, run_procedure, write_back_journal
 from jobs.core.durations import parse_duration
 from jobs.core.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
@@ -127,6 +127,23 @@ def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str 
 def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Run PHASE's validation steps and the recovery checklist's commands."""
     run_procedure("validation", phase, None, service, dry_run, yes, enqueue)
+
+
+@cli.command()
+@click.argument("phase")
+@click.argument("level", required=False)
+@SERVICE_OPTION
+def rehearse(phase: str, level: str | None, service: str | None) -> None:
+    """Rehearse PHASE's LEVEL on a scratch clone (nothing real changes); exit 0 only when ready."""
+    rehearsals.rehearse(phase, level, service)
+
+
+@cli.command()
+@SERVICE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per level.")
+def readiness(service: str | None, as_json: bool) -> None:
+    """Every level's readiness: checkpoint age, last rehearsal, expected duration vs budget."""
+    rehearsals.show_readiness(service, as_json)
 
 
 @cli.command()

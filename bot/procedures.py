@@ -11,6 +11,7 @@ import click
 from redis.exceptions import RedisError
 
 from bot import terminal
+from bot.live import LiveLine
 from jobs.context import Context
 from jobs.core.exceptions import SettingsError
 from jobs.core.redaction import Redactor, configure_logging
@@ -21,10 +22,13 @@ from jobs.records import journal
 from jobs.records.runs import RunRecord
 from jobs.runbook.catalog import catalog
 from jobs.runbook.model import Runbook
+from jobs.runs import eta
 from jobs.runs.enqueue import cli_actor, create_run, enqueue_run, new_record
+from jobs.runs.eta import Estimate
 from jobs.runs.lifecycle import follow_up
 from jobs.runs.plan import Kind, Plan, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.runs.runner import execute_run, execute_without_redis
+from jobs.runs.steps import RunObserver
 from jobs.tasks import ESCALATION_WAIT_SECONDS
 
 
@@ -70,6 +74,9 @@ def run_procedure(kind: Kind, phase: str | None, level: str | None, service: str
         checkpoint = ctx.checkpoints.local(loaded.repo, loaded.service, plan.phase_name)
     plan = with_checkpoint(plan, checkpoint)
     click.echo(render_plan(plan))
+    estimate = _estimate(ctx, plan) if online else None
+    if estimate is not None:
+        click.echo("Usual durations:\n" + "\n".join(f"  {line}" for line in eta.plan_lines(plan, estimate)))
     if not online:
         click.echo(
             f"Redis at {settings.redis_location()} does not answer: this {kind} runs without it "
@@ -89,7 +96,7 @@ def run_procedure(kind: Kind, phase: str | None, level: str | None, service: str
         record = enqueue_run(ctx, plan, actor)
         click.echo(f"Queued run {record.run_id} for the workers. `rollbot status {record.run_id}` follows it.")
         return
-    final = _run_here(ctx, plan, loaded, actor, online)
+    final = _run_here(ctx, plan, loaded, actor, online, estimate)
     click.echo(terminal.run_result(final))
     _where_recorded(ctx, final, online)
     if kind == "rollback" and final.status != "refused":
@@ -100,8 +107,19 @@ def run_procedure(kind: Kind, phase: str | None, level: str | None, service: str
         sys.exit(1)
 
 
-def _run_here(ctx: Context, plan: Plan, loaded: Runbook, actor: str, online: bool) -> RunRecord:
-    """Execute the plan in this process, printing each step; Ctrl-C cancels, Ctrl-Z is refused."""
+def _estimate(ctx: Context, plan: Plan) -> Estimate | None:
+    """The plan's usual durations (None when Redis stops answering: the run goes on without them)."""
+    try:
+        return eta.for_plan(ctx.redis, ctx.keys, plan)
+    except RedisError:
+        return None
+
+
+def _run_here(ctx: Context, plan: Plan, loaded: Runbook, actor: str, online: bool,
+              estimate: Estimate | None = None) -> RunRecord:  # fmt: skip
+    """Execute the plan in this process, printing each step (and a live line for the running one);
+    Ctrl-C cancels, Ctrl-Z is refused.
+    """
     if online:
         for other in ctx.runs.active():
             if other.service == loaded.service and other.status == "queued":
@@ -115,7 +133,8 @@ def _run_here(ctx: Context, plan: Plan, loaded: Runbook, actor: str, online: boo
     click.echo(f"Run {record.run_id} started by {actor}" + ("." if online else ", without Redis."))
     escalations = RunEscalation(ctx, record.run_id) if online else None
     printer = lambda step: terminal.print_step(step, len(plan.steps))  # noqa: E731
-    observers = [printer, escalations.changed] if escalations else [printer]
+    live = LiveLine(estimate or Estimate([None] * len(plan.steps), plan.budget), len(plan.steps))
+    observers: list[RunObserver] = [live, printer, escalations.changed] if escalations else [live, printer]
     handlers = {sig: _stop_from_signal for sig in (signal.SIGTERM, signal.SIGHUP)} | {signal.SIGTSTP: _refuse_suspend}
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
@@ -127,6 +146,7 @@ def _run_here(ctx: Context, plan: Plan, loaded: Runbook, actor: str, online: boo
         click.echo(f"\nInterrupted: run {record.run_id} was cancelled and its steps stopped.", err=True)
         sys.exit(130)
     finally:
+        live.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if escalations:

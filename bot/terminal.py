@@ -70,7 +70,8 @@ def run_result(record: RunRecord) -> str:
 
 def run_line(record: RunRecord) -> str:
     """One run in a list."""
-    target = f"{record.kind} {record.phase}" + (f" {record.level}" if record.level else "")
+    kind = "rehearsal" if record.rehearsal else record.kind
+    target = f"{kind} {record.phase}" + (f" {record.level}" if record.level else "")
     step = record.current_step
     now = f" — step {step.index + 1}/{len(record.steps)}: {step.title}" if step else ""
     when = f"{record.created_at:%Y-%m-%d %H:%M}Z"

@@ -34,6 +34,7 @@ from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
 from jobs.runs.steps import RunObserver
 from jobs.slack import channel as alert_channel
+from jobs.slack import rehearsals
 from jobs.slack.blocks.modal import ModalState
 from jobs.slack.notifier import RunMessage, RunNotifier
 from jobs.views import home, prefill
@@ -392,3 +393,8 @@ def publish_home(user: str) -> str:
 def refresh_homes() -> str:
     """Something changed: publish the dashboard for everyone who opened it in the last hour."""
     return f"{home.refresh(get_context())} Homes refreshed"
+
+
+def rehearsal_job(subject: str, generation: str | None = None) -> str:
+    """Rehearse run `subject` on a scratch clone; with a `generation`, tick the schedule's chain `subject`."""
+    return rehearsals.tick(subject, generation) if generation is not None else rehearsals.rehearse(subject)

@@ -25,6 +25,7 @@ from jobs.guardrails.access import ensure_group_refresh
 from jobs.host.process import kill_orphaned_group, step_groups_of
 from jobs.runbook.catalog import catalog
 from jobs.runs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
+from jobs.runs.rehearsal_schedule import ensure_rehearsals
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def start_monitoring(ctx: Context) -> None:
     for book in books:
         ensure_monitors(ctx, book)
     ensure_group_refresh(ctx, books)
+    ensure_rehearsals(ctx, books)
 
 
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:

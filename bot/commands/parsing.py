@@ -12,17 +12,18 @@ from jobs.slack.blocks import help_text
 
 MAX_TEXT = 200  # no valid command is longer
 _WORD = re.compile(r"^[A-Za-z0-9_.:-]+$")
-SUBCOMMANDS = ("status", "history", "cancel", "help")
+SUBCOMMANDS = ("status", "history", "readiness", "cancel", "help")
 
 
 @dataclass(frozen=True)
 class Command:
     """What a `/rollback`, `/preflight` or `/validate` asked for."""
 
-    action: Literal["plan", "status", "history", "cancel", "help"]
+    action: Literal["plan", "status", "history", "readiness", "cancel", "help"]
     phase: str | None = None
     level: str | None = None
     dry_run: bool = False
+    rehearse: bool = False
     run_id: str | None = None
     service: str | None = None
 
@@ -52,13 +53,15 @@ def _service(words: list[str], books: Catalog) -> tuple[str | None, list[str]]:
 
 
 def parse_rollback(text: str, books: Catalog) -> Command:
-    """`/rollback [<service>] <phase> [<level>] [--dry-run]` or `status | history | cancel [run] | help`."""
+    """`/rollback [<service>] <phase> [<level>] [--dry-run | --rehearse]` or `status | history |
+    readiness | cancel [run] | help`."""
     service_word = "<service> " if books.several else ""
-    usage = (f"Usage: `/rollback {service_word}<phase> [<level>] [--dry-run]` or "
-             "`/rollback status|history|cancel [run]|help`.")  # fmt: skip
+    usage = (f"Usage: `/rollback {service_word}<phase> [<level>] [--dry-run]`, "
+             f"`/rollback {service_word}<phase> [<level>] --rehearse` or "
+             "`/rollback status|history|readiness|cancel [run]|help`.")  # fmt: skip
     words = _words(text, books, usage)
-    dry_run = "--dry-run" in words
-    service, words = _service([w for w in words if w != "--dry-run"], books)
+    dry_run, rehearse = "--dry-run" in words, "--rehearse" in words
+    service, words = _service([w for w in words if w not in ("--dry-run", "--rehearse")], books)
     if (not words and service is None) or (words and words[0].lower() == "help"):
         if len(words) > 1:
             raise UsageError(f"`help` takes nothing after it.\n{usage}")
@@ -66,9 +69,9 @@ def parse_rollback(text: str, books: Catalog) -> Command:
     if not words:
         raise UsageError(f"Which phase of `{service}`?\n{usage}\n\n{help_text(books)}")
     first = words[0].lower()
-    if first in ("status", "history", "cancel") and service is not None:
+    if first in ("status", "history", "readiness", "cancel") and service is not None:
         raise UsageError(f"`{first}` covers every service: `/rollback {first}`.\n{usage}")
-    if first in ("status", "history"):
+    if first in ("status", "history", "readiness"):
         if len(words) > 1:
             raise UsageError(f"`{first}` takes nothing after it.\n{usage}")
         return Command(first)  # type: ignore[arg-type]
@@ -79,11 +82,14 @@ def parse_rollback(text: str, books: Catalog) -> Command:
     rest = words
     options = [w for w in rest if w.startswith("-")]
     if options:
-        raise UsageError(f"Unknown option `{options[0]}`: the only option is `--dry-run`.\n{usage}")
+        raise UsageError(f"Unknown option `{options[0]}`: the only option is `--dry-run`. To rehearse the level "
+                         f"instead: `--rehearse`.\n{usage}")  # fmt: skip
+    if dry_run and rehearse:
+        raise UsageError(f"`--dry-run` or `--rehearse`, not both: a rehearsal changes nothing real.\n{usage}")
     if len(rest) > 2:
         raise UsageError(f"Too many words: `{' '.join(rest)}`.\n{usage}")
     level = rest[1].lower() if len(rest) == 2 else None
-    return Command("plan", phase=rest[0].lower(), level=level, dry_run=dry_run, service=service)
+    return Command("plan", phase=rest[0].lower(), level=level, dry_run=dry_run, service=service, rehearse=rehearse)
 
 
 def parse_phase_only(text: str, books: Catalog, command: str, required: bool) -> tuple[str | None, str | None]:

@@ -8,8 +8,10 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from slack_bolt import Ack, Respond
+from slack_sdk.models.blocks import Block
 
 from bot import deps
+from bot.commands import rehearse
 from bot.commands.parsing import Command, parse_rollback
 from bot.commands.phase1 import analysis_only_blocks
 from bot.refusals import refusing
@@ -18,6 +20,7 @@ from jobs.core.exceptions import AnalysisOnlyError, RollbotError, UnknownTargetE
 from jobs.guardrails.access import check_channel, check_channel_any
 from jobs.runbook.catalog import Catalog
 from jobs.runbook.model import Runbook
+from jobs.runs import eta
 from jobs.runs.lifecycle import cancel_run
 from jobs.runs.plan import Plan, select
 from jobs.slack import blocks
@@ -48,8 +51,12 @@ def handle(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         answer(ack, blocks.help_text(books))
     elif parsed.action in ("status", "history"):
         answer(ack, _list_runs(parsed.action))
+    elif parsed.action == "readiness":
+        answer(ack, rehearse.readiness_text(books))
     elif parsed.action == "cancel":
         _cancel(ack, respond, books, user, parsed.run_id, (channel_id, channel_name))
+    elif parsed.rehearse:
+        rehearse.rehearse(ack, respond, book, books, user, parsed)
     else:
         _show_plan(ack, book, books, user, parsed)
 
@@ -67,8 +74,13 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
         logger.exception("Redis unreachable while planning %s for %s", parsed.phase, user)
         answer(ack, blocks.manual_fallback(select(book, "rollback", parsed.phase, parsed.level)))
         return
+    try:  # each step's usual duration, and the expected total against the budget
+        estimate: Block = blocks.estimate_block(plan, eta.for_plan(deps.context().redis, deps.context().keys, plan))
+    except RedisError:
+        estimate = blocks.note("Usual durations unavailable: Redis did not answer.")
     if parsed.dry_run:
         title, plan_blocks = blocks.plan_message(plan, token=None)
+        plan_blocks.insert(3, estimate)
         answer(ack, title, plan_blocks)
         return
     with refusing(user, "rollback.request", phase=plan.phase_name, level=plan.level_name):
@@ -76,6 +88,7 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
                        plan.level_name, books)  # fmt: skip
     blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
+    plan_blocks.insert(3, estimate)
     if blocker:
         plan_blocks.append(blocks.note(blocker))
     elif plan.approvals > 1:

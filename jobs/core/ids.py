@@ -37,6 +37,7 @@ class MetadataType(StrEnum):
     ALERT = "rollbot_alert"
     APPROVAL = "rollbot_approval"
     INCIDENT = "rollbot_incident"  # an extension: the PagerDuty incident card
+    READINESS = "rollbot_readiness"  # a level's rehearsal verdict changed
 
 
 class ModalField(StrEnum):

@@ -153,6 +153,18 @@ class Keys:
         """The alert channel's ID as Slack answered it (`ALERT_CHANNEL` may be a `#name`)."""
         return f"{self.namespace}:alert-channel-id"
 
+    def step_durations(self, service: str, phase: str, level: str, step: str) -> str:
+        """The last successful durations of one step (seconds, newest first), real runs and rehearsals."""
+        return f"{self.namespace}:durations:{service}:{phase}:{level}:{step}"
+
+    def rehearsal_verdict(self, service: str, phase: str, level: str) -> str:
+        """The last rehearsal of a level (JSON: run, when, ready, reasons, predicted duration)."""
+        return f"{self.namespace}:rehearsal:{service}:{phase}:{level}"
+
+    def rehearsal_due(self, service: str, phase: str, level: str) -> str:
+        """Present while a scheduled rehearsal of the level is queued or running (never two at once)."""
+        return f"{self.namespace}:rehearsal:{service}:{phase}:{level}:due"
+
     @property
     def audit(self) -> str:
         """The audit stream."""

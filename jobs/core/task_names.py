@@ -34,6 +34,7 @@ class Task:
     POST_INCIDENT_REPORT: Final = f"{_MODULE}.post_incident_report"
     REFRESH_USER_GROUPS: Final = f"{_MODULE}.refresh_user_groups"
     REDELIVER_SLACK: Final = f"{_MODULE}.redeliver_slack"
+    REHEARSAL: Final = f"{_MODULE}.rehearsal_job"  # a rehearsal (run id), or a tick of the schedule's chain
     OPEN_INCIDENT_CLOCKS: Final = f"{_MODULE}.open_incident_clocks"
     SEND_STAKEHOLDER_MAIL: Final = f"{_MODULE}.send_stakeholder_mail"
     MARK_CUSTOMER_FACING: Final = f"{_MODULE}.mark_customer_facing"

@@ -23,7 +23,7 @@ from jobs.runbook.model import Runbook
 
 logger = logging.getLogger(__name__)
 
-Action = Literal["rollback", "preflight", "validate", "cancel", "verify", "approve", "incident"]
+Action = Literal["rollback", "preflight", "validate", "cancel", "verify", "approve", "incident", "rehearse"]
 Members = Callable[[str], frozenset[str] | None]  # group ID → its members (None: unknown right now)
 
 HOW_TO_GRANT = (

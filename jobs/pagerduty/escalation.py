@@ -65,6 +65,8 @@ def on_run_changed(ctx: Context, run_id: str) -> list[threading.Thread]:
     except RedisError as error:
         logger.error("run %s: escalation skipped, Redis unreachable: %s", run_id, error)
         return []
+    if record.rehearsal:
+        return []  # a rehearsal never pages
     if record.status == "running" and _first_time(ctx, run_id, "started"):
         return _started(ctx, record)
     if not record.is_active and record.status != "refused" and _first_time(ctx, run_id, "ended"):

@@ -100,6 +100,7 @@ class RunRecord(BaseModel):
     incident_key: str | None = None  # PagerDuty dedup key: shared by a run and its retries/escalations
     alert_id: str | None = None  # the alert this rollback answers (automation, or its card's button)
     approved_by: str | None = None  # the second person who approved it (two-person rule)
+    rehearsal: bool = False  # a rehearsal: a scratch clone, no lock, never pages (jobs.runs.rehearsal)
 
     @property
     def is_active(self) -> bool:
@@ -108,8 +109,10 @@ class RunRecord(BaseModel):
 
     @property
     def lane(self) -> str:
-        """`change` (rollback, preflight) or `validation`: one run at a time per service and lane."""
-        return LANE_FOR_KIND[self.kind]
+        """`change` (rollback, preflight) or `validation`: one run at a time per service and lane.
+        Rehearsals have their own lane, which no lock guards: they may run beside anything.
+        """
+        return "rehearsal" if self.rehearsal else LANE_FOR_KIND[self.kind]
 
     @property
     def current_step(self) -> StepRecord | None:

@@ -22,6 +22,7 @@ from jobs.core.durations import parse_duration
 from jobs.runbook.people import Contacts as Contacts  # noqa: PLC0414 - re-exported: the model's parts
 from jobs.runbook.people import Escalation as Escalation  # noqa: PLC0414
 from jobs.runbook.people import StatusPage
+from jobs.runbook.schedule import Readiness, RehearsalSchedule
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -58,6 +59,7 @@ class CommandStep(StepBase):
 
     run: Annotated[list[str], Field(min_length=1)]
     env: dict[str, str] = {}
+    rehearse: Literal["run"] | Annotated[list[str], Field(min_length=1)] | None = None  # else skipped there
 
     @property
     def title(self) -> str:
@@ -251,7 +253,7 @@ class Role(StrictModel):
     groups: list[str] = []
 
 
-ACCESS_ACTIONS = ("rollback", "preflight", "validate", "cancel", "verify", "approve", "incident")
+ACCESS_ACTIONS = ("rollback", "preflight", "validate", "cancel", "verify", "approve", "incident", "rehearse")
 
 
 class Access(StrictModel):
@@ -302,6 +304,7 @@ class Level(StrictModel):
     budget: Duration
     approvals: Annotated[int, Field(ge=1, le=2)] = 1
     steps: Annotated[list[Step], Field(min_length=1)]
+    rehearsal: RehearsalSchedule | None = None  # overrides the runbook's
 
 
 class Phase(StrictModel):
@@ -346,6 +349,8 @@ class Runbook(StrictModel):
     recovery_checklist: list[ChecklistItem] = []
     recovery_target: Duration = 3600.0
     post_rollback_actions: list[str] = []
+    rehearsal: RehearsalSchedule | None = None
+    readiness: Readiness = Readiness()
     status_page: StatusPage = StatusPage()
     tracking_issue: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+#[0-9]+$")] | None = None  # owner/repo#234
     phases: Annotated[dict[Name, Phase], Field(min_length=1)]

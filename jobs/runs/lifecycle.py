@@ -166,7 +166,7 @@ def cancel_run(ctx: Context, run_id: str, actor: str) -> RunRecord:
         return record
     if is_abandoned(ctx, record):  # nobody is left to hear the request: end it here
         return finalize_abandoned_run(ctx, run_id, "cancelled", "cancelled on request") or record
-    if record.job_id:
+    if record.job_id and not record.rehearsal:  # a rehearsal stops through its lease: its clone is removed
         try:
             send_stop_job_command(ctx.redis, record.job_id)
         except (InvalidJobOperation, NoSuchJobError):

@@ -143,7 +143,7 @@ class RunState:
             other = self.ended_outside
             why = other.error or other.cancelled_by or "no reason"
             return f"the run was ended from outside ({other.status}: {why})"
-        holder = self._holder
+        holder = self.record.run_id if self.record.rehearsal else self._holder  # a rehearsal holds no lock
         if holder is None:  # Redis lost it (a restart, a failover): take it back
             try:
                 lock = locks.service_lock(self.ctx.redis, self.ctx.keys, self.record.service, self.record.lane,

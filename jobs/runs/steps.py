@@ -18,7 +18,7 @@ from jobs.core.exceptions import GitError
 from jobs.host import git
 from jobs.host.git_refs import read_head
 from jobs.host.process import kill_orphaned_group, output_file
-from jobs.records import locks
+from jobs.records import history, locks
 from jobs.records.checkpoints import Checkpoint
 from jobs.records.journal import Journal
 from jobs.records.runs import RunRecord, RunStatus, StepRecord
@@ -26,6 +26,7 @@ from jobs.runbook.model import Runbook
 from jobs.runs.executor import Executor, new_step_records
 from jobs.runs.lifecycle import follow_up
 from jobs.runs.plan import Plan
+from jobs.runs.rehearsal_executor import RehearsalExecutor
 from jobs.runs.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,25 @@ def open_state(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, on
     journal = Journal(ctx.settings.rollbot_state_dir, ctx.keys.namespace, record.run_id).open()
     lock_timeout = plan.budget + locks.LOCK_MARGIN_SECONDS
     return RunState(ctx, record, journal, online, ctx.clients.redis_probe, lock_timeout, leased=True)
+
+
+class _Announcement:
+    """The run message and the page on start, then the start's audit entry: once, as soon as the
+    first step is under way (they never delay it), and before anything a step ends with.
+    """
+
+    def __init__(self, state: RunState, plan: Plan, notify: RunObserver) -> None:
+        self._state, self._plan, self._notify = state, plan, notify
+        self._done = False
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._notify(None)
+        record = self._state.record
+        self._state.audit(actor=record.actor, action=f"{_action_kind(record)}.start", result="running",
+                          phase=self._plan.phase_name, level=self._plan.level_name)  # fmt: skip
 
 
 def run_steps(
@@ -64,18 +84,7 @@ def run_steps(
         if state.ended_outside is not None:
             state.close()
             return state.ended_outside  # cancelled between dequeue and start
-        announced: list[bool] = []
-
-        def announce() -> None:
-            """The run message and the page on start, then the audit entry: once, as soon as the
-            first step is under way (they never delay it), and before anything a step ends with.
-            """
-            if announced:
-                return
-            announced.append(True)
-            notify(None)
-            state.audit(actor=actor, action=f"{state.record.kind}.start", result="running", phase=plan.phase_name,
-                        level=plan.level_name)  # fmt: skip
+        announce = _Announcement(state, plan, notify)
 
         def should_stop() -> str | None:
             return cancel_requested() or (fenced[0] if fenced else None)
@@ -98,6 +107,8 @@ def run_steps(
                 fenced.append(f"rollbot ({reason})")
 
         def save_checkpoint(checkpoint: Checkpoint) -> Checkpoint | None:
+            if state.record.rehearsal:
+                return None  # a rehearsal's tag lives and dies with its scratch clone: never recorded
             replaced = _record_checkpoint(ctx, state, plan, checkpoint)
 
             def note(current: RunRecord) -> None:
@@ -108,8 +119,9 @@ def run_steps(
                                                      "replaces": replaced.tag if replaced else None}})  # fmt: skip
             return replaced
 
+        executor_type = RehearsalExecutor if state.record.rehearsal else Executor
         with output_file(run_id) as output:
-            executor = Executor(
+            executor = executor_type(
                 plan=plan,
                 run_id=run_id,
                 actor=actor,
@@ -123,7 +135,9 @@ def run_steps(
             )
             status, elapsed = executor.run(records)
             announce()  # a plan without steps
-        return _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
+        final = _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
+        _remember_durations(ctx, state)
+        return final
     except KeyboardInterrupt:
         _stopped_from_terminal(ctx, state)
         raise
@@ -164,11 +178,26 @@ def _finish(
             record.cancelled_by = cancelled_by
 
     result = outside.status if outside is not None else status
-    state.change(finish, audit_entry={"actor": state.record.actor, "action": f"{state.record.kind}.end",
+    state.change(finish, audit_entry={"actor": state.record.actor, "action": f"{_action_kind(state.record)}.end",
                                       "result": result, "args": {"elapsed": round(elapsed, 3),
                                       "budget": state.record.budget, "head": head_after}})  # fmt: skip
     state.close()
     return state.record
+
+
+def _action_kind(record: RunRecord) -> str:
+    """The audit actions' prefix: the run's kind, `rehearsal` for a rehearsal."""
+    return "rehearsal" if record.rehearsal else record.kind
+
+
+def _remember_durations(ctx: Context, state: RunState) -> None:
+    """The succeeded steps' durations go to the history the ETAs come from (best effort)."""
+    if not state.synced:
+        return
+    try:
+        history.remember(ctx.redis, ctx.keys, state.record)
+    except RedisError as error:
+        logger.warning("run %s: step durations not remembered (%s)", state.record.run_id, error)
 
 
 def refuse(state: RunState, message: str) -> RunRecord:

@@ -30,10 +30,12 @@ from jobs.core.redis_values import text
 from jobs.records.runs import RunRecord, StepRecord
 from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
+from jobs.runs import eta
 from jobs.runs.notify_queue import enqueue_delivery
 from jobs.runs.plan import manual_checklist_items
 from jobs.slack import blocks, deliveries
 from jobs.slack import channel as alert_channels
+from jobs.slack.p90_watch import P90Watch
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +116,12 @@ class RunMessage:
             logger.error("run %s: runbook unreadable, Slack not updated: %s", self.run_id, error.user_message)
             return False
         state = {text(k): text(v) for k, v in self.ctx.redis.hgetall(self.key).items()}
+        now = self.ctx.clock()
+        progress = None
+        if record.status == "running":
+            progress = eta.progress_note(record, eta.for_record(self.ctx.redis, self.ctx.keys, record), now)
         message_text, message_blocks, metadata = blocks.run_message(
-            record, self.ctx.clock(), next_level(runbook, record), checklist_state(self.ctx, runbook, record)
+            record, now, next_level(runbook, record), checklist_state(self.ctx, runbook, record), progress
         )
         channel, ts = state.get("channel") or alert_channel(self.ctx, runbook), state.get("ts")
         if ts:
@@ -206,6 +212,7 @@ class RunNotifier:
         self._abandoned = False
         self._delivered = False
         self._thread = threading.Thread(target=self._loop, name=f"notify-{message.run_id}", daemon=True)
+        self._watch = P90Watch(message.ctx, message.run_id, self.changed)  # wakes it past a step's usual p90
 
     def __enter__(self) -> RunNotifier:
         self._thread.start()
@@ -216,13 +223,16 @@ class RunNotifier:
     ) -> None:
         self.finish()
 
-    def changed(self, _step: StepRecord | None = None) -> None:
+    def changed(self, step: StepRecord | None = None) -> None:
         """The record changed: sync soon (coalesced)."""
+        if step is not None:
+            self._watch.changed(step)
         self._dirty.set()
 
     def finish(self) -> bool:
         """Deliver the final state; True when it reached Slack, else it was handed to the workers."""
         self._finishing = True
+        self._watch.close()
         self._dirty.set()
         self._done.wait(self.message.ctx.settings.rollbot_slack_flush_seconds)
         if not self._delivered:

@@ -6,6 +6,7 @@ from jobs.slack.blocks.alert import ALERT_HEADERS, SILENCE_MINUTES, alert_card, 
 from jobs.slack.blocks.approval import APPROVAL_STATE_LINES, approval_card, approval_requested
 from jobs.slack.blocks.comms import phase1_checklist, phase1_modal, stakeholder_draft, statuspage_draft
 from jobs.slack.blocks.incident import delivered_late, incident_card, phone_escalation, stakeholder_reminder
+from jobs.slack.blocks.readiness import estimate_block, readiness_card, readiness_list, rehearsal_reply
 from jobs.slack.blocks.runs import (
     ChecklistState,
     failure_reply,
@@ -34,6 +35,7 @@ __all__ = [
     "approval_requested",
     "clip",
     "delivered_late",
+    "estimate_block",
     "failure_reply",
     "format_value",
     "help_text",
@@ -44,6 +46,9 @@ __all__ = [
     "phase1_modal",
     "phone_escalation",
     "plan_message",
+    "readiness_card",
+    "readiness_list",
+    "rehearsal_reply",
     "result_line",
     "run_list",
     "run_message",

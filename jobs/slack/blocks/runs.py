@@ -130,9 +130,14 @@ def step_line(step: StepRecord, now: datetime) -> str:
     return line
 
 
+def kind_title(record: RunRecord) -> str:
+    """`Rollback`, `Pre-flight checks`, `Validation`, or `Rehearsal`."""
+    return "Rehearsal" if record.rehearsal else KIND_TITLES[record.kind]
+
+
 def result_line(record: RunRecord) -> str:
     """The run's state in words (budget exceeded is said, not only shown)."""
-    kind = KIND_TITLES[record.kind]
+    kind = kind_title(record)
     elapsed = format_duration(record.elapsed or 0)
     budget = format_duration(record.budget)
     failing = next((s for s in record.steps if s.status not in ("succeeded", "skipped", "pending")), None)
@@ -155,10 +160,16 @@ def result_line(record: RunRecord) -> str:
 
 
 def run_message(
-    record: RunRecord, now: datetime, next_level: str | None = None, checklist: ChecklistState | None = None
+    record: RunRecord,
+    now: datetime,
+    next_level: str | None = None,
+    checklist: ChecklistState | None = None,
+    progress: str | None = None,
 ) -> tuple[str, list[Block], Metadata]:
-    """Text, blocks and metadata of a run's message; the same function renders every update."""
-    kind = KIND_TITLES[record.kind]
+    """Text, blocks and metadata of a run's message; the same function renders every update.
+    `progress` is the expected finish (and a step past its usual p90) while it runs.
+    """
+    kind = kind_title(record)
     title = f"{kind}: {record.service} {target(record)}"
     context = [
         f"Requested by {who(record.actor)}"
@@ -175,6 +186,8 @@ def run_message(
     if record.steps:
         lines = "\n".join(step_line(step, now) for step in record.steps)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(lines))))
+    if progress:
+        blocks.append(note(progress))
     if checklist and checklist.items:
         blocks += _checklist_blocks(record, checklist)
     summary = result_line(record)
@@ -184,15 +197,15 @@ def run_message(
     buttons = _run_buttons(record, next_level)
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
-    metadata = Metadata(
-        event_type=MetadataType.RUN,
-        event_payload={
-            "run_id": record.run_id,
-            "phase": record.phase,
-            "level": record.level or "",
-            "status": record.status,
-        },
-    )
+    payload: dict[str, str | bool] = {
+        "run_id": record.run_id,
+        "phase": record.phase,
+        "level": record.level or "",
+        "status": record.status,
+    }
+    if record.rehearsal:
+        payload["rehearsal"] = True
+    metadata = Metadata(event_type=MetadataType.RUN, event_payload=payload)
     return f"{title} — {summary}", blocks, metadata
 
 
@@ -208,8 +221,8 @@ def _run_buttons(record: RunRecord, next_level: str | None) -> list[ButtonElemen
         return [
             ButtonElement(text="Cancel run", action_id=ActionId.ROLLBACK_CANCEL, value=record.run_id, confirm=confirm)
         ]
-    if record.kind != "rollback" or record.status == "succeeded":
-        return []
+    if record.kind != "rollback" or record.status == "succeeded" or record.rehearsal:
+        return []  # a rehearsal is retried by rehearsing again, never by a real run
     buttons = [ButtonElement(text="Retry", action_id=ActionId.ROLLBACK_RETRY, value=record.run_id)]
     if next_level is not None:
         buttons.append(
@@ -263,7 +276,9 @@ def help_text(books: Catalog) -> str:
     lines = [
         "*rollbot* — emergency rollbacks from the runbook.",
         f"`/rollback {service}<phase> [<level>] [--dry-run]` — show the plan, then confirm to roll back",
-        "`/rollback status` · `/rollback history` · `/rollback cancel [run]` · `/rollback help`",
+        f"`/rollback {service}<phase> [<level>] --rehearse` — rehearse it on a scratch clone (nothing real changes)",
+        "`/rollback status` · `/rollback history` · `/rollback readiness` · `/rollback cancel [run]` · "
+        "`/rollback help`",
         f"`/preflight {service}<phase>` — record the checkpoint and run the pre-flight checks",
         f"`/validate {service}[phase]` — the recovery validation checklist",
     ]
@@ -288,10 +303,14 @@ def run_list(records: Sequence[RunRecord], now: datetime, empty: str) -> str:
         since = r.started_at or r.created_at
         age = format_duration((now - since).total_seconds()) if r.is_active else format_duration(r.elapsed or 0)
         lines.append(
-            f"{ICONS[r.status]} `{r.run_id}` {r.service} {r.kind} {target(r)} by {who(r.actor)} — {r.status} "
+            f"{ICONS[r.status]} `{r.run_id}` {r.service} {_kind_word(r)} {target(r)} by {who(r.actor)} — {r.status} "
             f"({age}){where}"
         )
     return "\n".join(lines)
+
+
+def _kind_word(record: RunRecord) -> str:
+    return "rehearsal" if record.rehearsal else record.kind
 
 
 def manual_fallback(plan: Plan) -> str:
