@@ -21,6 +21,7 @@ from jobs.records.alerts import Alert
 from jobs.records.incidents import Incident
 from jobs.runbook.catalog import Catalog, catalog
 from jobs.runbook.model import HealthSource, Runbook
+from jobs.runs import readiness
 from jobs.slack.blocks.alert import format_value
 from jobs.slack.blocks.home import ServiceHome, home_view
 
@@ -89,6 +90,7 @@ def service_homes(ctx: Context, books: Catalog) -> list[ServiceHome]:
     active = ctx.runs.active()
     recent = ctx.runs.recent(50)
     alerts, incidents = open_alerts(ctx), open_incidents(ctx)
+    now = ctx.clock()
     homes = []
     for book in books:
         service = book.service
@@ -101,6 +103,7 @@ def service_homes(ctx: Context, books: Catalog) -> list[ServiceHome]:
             recent=[r for r in recent if r.service == service][:RECENT_RUNS],
             alerts=[a for a in alerts if a.service == service],
             incidents=[i for i in incidents if i.service == service],
+            readiness=[readiness.row_text(row, now) for row in readiness.rows(ctx, [book], now) if row.last],
         ))  # fmt: skip
     return homes
 

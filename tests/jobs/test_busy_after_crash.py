@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,18 +19,10 @@ from jobs.records.locks import holder
 from jobs.runs.enqueue import create_run, enqueue_run
 from jobs.runs.lifecycle import STRANDED_AFTER_SECONDS
 from jobs.runs.plan import select
-from tests.conftest import pid_alive, start_worker, stop_worker, wait_for
-from tests.support.runs import hanging_step, rollback_plan, running_step
+from tests.conftest import pid_alive, start_worker, wait_for
+from tests.support.runs import hanging_step, rollback_plan, running_step, worker
 
-__all__ = ["hanging_step"]  # the fixture, shared with the locking tests
-
-
-@pytest.fixture
-def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        stop_worker(proc)
+__all__ = ["hanging_step", "worker"]  # the fixture, shared with the locking tests
 
 
 def test_a_run_whose_worker_was_killed_does_not_block_the_next_request(

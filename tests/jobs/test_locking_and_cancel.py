@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,9 @@ from jobs.runs.lifecycle import cancel_run, sweep_interrupted
 from jobs.runs.plan import select
 from tests.conftest import ROLLBOT, pid_alive, run_worker, start_worker, stop_worker, wait_for, write_runbook
 from tests.standins.slack import SlackStandIn
-from tests.support.runs import hanging_step, rollback_plan, running_step
+from tests.support.runs import hanging_step, rollback_plan, running_step, worker
 
-__all__ = ["hanging_step"]  # the fixture (tests/support/runs.py), shared with the crash tests
-
-
-@pytest.fixture
-def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        stop_worker(proc)
+__all__ = ["hanging_step", "worker"]  # the fixture (tests/support/runs.py), shared with the crash tests
 
 
 def start_hanging_rollback(

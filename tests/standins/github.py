@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -13,33 +12,20 @@ from typing import Any
 
 import trustme
 
-from tests.standins.server import LoopbackServer
+from tests.standins.server import HttpsStandIn
 
 TOKEN = "ghp_test0000000000000000000000000000"
 
 
 @dataclass
-class GitHubStandIn:
+class GitHubStandIn(HttpsStandIn):
     ca: trustme.CA
     issues: set[str] = field(default_factory=lambda: {"acme/app#234"})
     comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self._server = LoopbackServer(self._handler(), tls=context)
-
-    @property
-    def url(self) -> str:
-        return self._server.base
-
-    def start(self) -> GitHubStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        self._serve_tls()
 
     def _serve(self, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if auth != f"Bearer {TOKEN}":

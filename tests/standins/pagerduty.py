@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -16,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import trustme
 
-from tests.standins.server import LoopbackServer
+from tests.standins.server import HttpsStandIn
 
 
 @dataclass
@@ -32,7 +31,7 @@ class Received:
 
 
 @dataclass
-class PagerDutyStandIn:
+class PagerDutyStandIn(HttpsStandIn):
     """`url` is the base for both PAGERDUTY_EVENTS_URL and PAGERDUTY_API_URL."""
 
     ca: trustme.CA
@@ -45,20 +44,7 @@ class PagerDutyStandIn:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(100)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self._server = LoopbackServer(self._handler(), tls=context)
-
-    @property
-    def url(self) -> str:
-        return self._server.base
-
-    def start(self) -> PagerDutyStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        self._serve_tls()
 
     def reset(self) -> None:
         with self._lock:

@@ -1,10 +1,14 @@
-"""The loopback HTTP(S) server both stand-ins run on, in a background thread."""
+"""The loopback HTTP(S) server the stand-ins run on, in a background thread, and the start/stop/url
+of the HTTPS ones (their certificate from a `trustme` CA the tests trust through `CA_BUNDLE`)."""
 
 from __future__ import annotations
 
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+import trustme
 
 
 class LoopbackServer:
@@ -24,3 +28,33 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class HttpsStandIn:
+    """What every HTTPS stand-in shares: a certificate for 127.0.0.1 from `ca`, the server, its
+    base `url`, `start` and `stop`. A subclass gives the request handler (`_handler`)."""
+
+    ca: trustme.CA
+    _server: LoopbackServer
+
+    def _serve_tls(self) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert("127.0.0.1").configure_cert(context)
+        self._server = LoopbackServer(self._handler(), tls=context)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """The stand-in's https base URL."""
+        return self._server.base
+
+    def start(self) -> Self:
+        """Serve in a background thread."""
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.stop()

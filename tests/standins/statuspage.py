@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -14,13 +13,13 @@ from typing import Any
 
 import trustme
 
-from tests.standins.server import LoopbackServer
+from tests.standins.server import HttpsStandIn
 
 API_KEY, PAGE_ID = "statuspage-key-0000", "pg0000test"
 
 
 @dataclass
-class StatuspageStandIn:
+class StatuspageStandIn(HttpsStandIn):
     ca: trustme.CA
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -29,20 +28,7 @@ class StatuspageStandIn:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        self._server = LoopbackServer(self._handler(), tls=context)
-
-    @property
-    def url(self) -> str:
-        return self._server.base
-
-    def start(self) -> StatuspageStandIn:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
+        self._serve_tls()
 
     def reset(self) -> None:
         with self._lock:

@@ -5,7 +5,9 @@ process, a repository with bad commits after the checkpoint, rollback plans, a s
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import Origin, create_run, enqueue_run
 from jobs.runs.plan import Plan, select, with_checkpoint
 from jobs.runs.runner import execute_run
-from tests.conftest import ONCALL, commit, git, wait_for, write_runbook
+from tests.conftest import ONCALL, commit, git, stop_worker, wait_for, write_runbook
 
 
 def preflight(ctx: Context, runbook_path: Path, clock: datetime | None = None) -> str:
@@ -94,3 +96,12 @@ def rollback(ctx: Context, path: Path, level: str = "level1", parent: RunRecord 
     runbook = load_runbook(path)
     plan = with_checkpoint(select(runbook, "rollback", "phase3", level), ctx.checkpoints.get("sandbox", "phase3"))
     return enqueue_run(ctx, plan, ONCALL, Origin(parent=parent))
+
+
+@pytest.fixture
+def worker(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
+    """Background workers a test starts (append them); stopped, whole sessions, afterwards."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        stop_worker(proc)

@@ -100,3 +100,14 @@ def test_a_home_with_many_services_stays_within_slacks_limit_and_names_the_rest(
 
 def test_an_empty_home_says_no_runbook() -> None:
     assert "No runbook" in json.dumps(valid_view(home_view([], T0)))
+
+
+def test_readiness_is_shown_on_the_home_tab_once_a_level_was_rehearsed() -> None:
+    without = json.dumps(valid_view(home_view([_home()], T0)), ensure_ascii=False)
+    assert "Readiness" not in without  # nothing rehearsed yet: no section
+    home = _home()
+    home.readiness = [
+        "billing phase2 immediate: ready — checkpoint 1d old · rehearsed 2h ago (ready) · expected 4s of 30m"
+    ]
+    shown = json.dumps(valid_view(home_view([home], T0)), ensure_ascii=False)
+    assert "Readiness" in shown and "billing phase2 immediate: ready" in shown

@@ -44,6 +44,7 @@ class ServiceHome:
     recent: list[RunRecord] = field(default_factory=list)  # the last five, newest first
     alerts: list[Alert] = field(default_factory=list)  # open ones
     incidents: list[Incident] = field(default_factory=list)  # open ones
+    readiness: list[str] = field(default_factory=list)  # one line per rehearsed level (none: not shown)
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -94,6 +95,7 @@ def service_blocks(home: ServiceHome, now: datetime) -> list[Block]:
         _section("Last runs", [_run_line(r, now) for r in home.recent], "no runs yet"),
         _section("Open alerts", [_alert_line(a, now) for a in home.alerts], "none"),
         _section("Open incidents", [_incident_line(i, now) for i in home.incidents], "none"),
+        *([_section("Readiness", home.readiness, "")] if home.readiness else []),
         ActionsBlock(block_id=f"home-{home.service}"[:255], elements=[
             ButtonElement(text="Roll back…", action_id=ActionId.HOME_ROLLBACK.value, value=home.service,
                           style="danger"),
