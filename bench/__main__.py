@@ -18,12 +18,14 @@ SKIP = {"common", "servers", "__main__"}  # helpers, not benchmarks
 def main() -> int:
     """Run all benchmarks; exit 1 when a target is missed (the table is written either way)."""
     rows: list[Row] = []
+    growth: list[str] = []  # sentences for "How cost grows" (a module's GROWTH_NOTES, filled by its run())
     for module_info in pkgutil.iter_modules(bench.__path__):
         if module_info.name in SKIP:
             continue
         module = importlib.import_module(f"bench.{module_info.name}")
         print(f"running bench/{module_info.name}.py …", file=sys.stderr)
         rows += module.run()
+        growth += getattr(module, "GROWTH_NOTES", [])
     lines = [
         "# Benchmarks",
         "",
@@ -36,6 +38,8 @@ def main() -> int:
     for r in rows:
         met = "yes" if r.met else "NO"
         lines.append(f"| {r.benchmark} | {r.compared} | {r.ratio:.2f}× | {r.target} | {met} | {r.details} |")
+    if growth:
+        lines += ["", "## How cost grows", "", *(f"- {sentence}" for sentence in growth)]
     DOCS.parent.mkdir(exist_ok=True)
     DOCS.write_text("\n".join(lines) + "\n")
     print(DOCS.read_text())

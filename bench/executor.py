@@ -34,7 +34,8 @@ from jobs.runs.runner import execute_run
 
 STEPS = 50
 REPEAT = 9
-TARGET = 1.5
+TARGET = 1.5  # the executor alone
+STEP_TARGET = 1.25  # a full run's cost per step (record, log, lease)
 
 
 def _runbook(folder: Path, steps: int) -> Runbook:
@@ -115,9 +116,9 @@ def run() -> list[Row]:
         Row("executor overhead", compared, executor_ratio, f"≤ {TARGET}×", executor_ratio <= TARGET,
             f"executor {ms['executor N']:.1f} ms, bash {ms['bash N']:.1f} ms (medians of {REPEAT})"),
         Row("full run, cost per step (record, log, lease)", "marginal cost of a step: rollbot run vs bash",
-            step_ratio, f"≤ {TARGET}×", step_ratio <= TARGET,
+            step_ratio, f"≤ {STEP_TARGET}×", step_ratio <= STEP_TARGET,
             f"{full_step:.2f} ms vs {bash_step:.2f} ms per step; a run also costs "
-            f"{ms['full 1'] - full_step:.1f} ms once (lock, lease, record, audit, 2× git rev-parse)"),
+            f"{ms['full 1'] - full_step:.1f} ms once (lock, lease, record, audit, HEAD read twice)"),
     ]  # fmt: skip
 
 

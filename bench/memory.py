@@ -14,9 +14,11 @@ them, is given beside it.
 - worker: `rollbot worker` (all queues, scheduler on) after running one rollback and its Slack
   deliveries, vs `rq worker --with-scheduler` after three no-op jobs.
 
-Target: ≤ 2× each. Rollbot's processes carry pydantic, redis-py, RQ, the PagerDuty client, httpx
-and prometheus-client on top of what the bare ones load; twice the bare footprint is still tens of
-megabytes, small beside any host a rollback runs on.
+Target: PSS ≤ 1.3× each (RSS beside it). Rollbot's processes carry pydantic, redis-py, RQ, the
+PagerDuty client (with its own copy of httpx), httpx and prometheus-client on top of what the bare
+ones load. `rollbot web` imports every listener in the gunicorn master and freezes the collector
+before forking (`bot.server.share_with_forks`); `rollbot worker` does the same before its
+scheduler and work horses fork.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ COMMANDS = ("phase2", "status", "help")
 EACH = 30  # requests per command, from 8 threads: both gunicorn workers serve some
 NOOPS = 3
 SETTLE = 1.0  # seconds of quiet before reading the sizes
-TARGET = 2.0
+TARGET = 1.3  # by PSS (what the processes cost on a host); RSS beside it
 RQ = str(Path(sys.executable).with_name("rq"))
 BARE_SERVER = """\
 import json, os, sys
@@ -253,17 +255,18 @@ def run() -> list[Row]:
         pagerduty.stop()
         clean(redis, namespace)
         clean(redis, baseline_ns)
-    web_ratio, worker_ratio = web.rss / bare.rss, worker.rss / rq.rss
+    web_ratio, worker_ratio = web.pss / bare.pss, worker.pss / rq.pss
     return [
-        Row("web memory (RSS)", f"`rollbot web` vs a bare Bolt app (ack only), same gunicorn options ({WEB_WORKERS} "
-            "workers), after the same slash commands", web_ratio, f"≤ {TARGET:g}×", web_ratio <= TARGET,
-            f"rollbot {web.rss:.1f} MiB (PSS {web.pss:.1f}) vs bare {bare.rss:.1f} MiB (PSS {bare.pss:.1f}), "
-            f"{web.processes} processes each; `bench.servers bare`, which imports rollbot before forking: "
-            f"{servers.rss:.1f} MiB (PSS {servers.pss:.1f})"),
-        Row("worker memory (RSS)", "`rollbot worker` (all queues) after one rollback vs `rq worker` after no-op jobs, "
-            "both with RQ's scheduler", worker_ratio, f"≤ {TARGET:g}×", worker_ratio <= TARGET,
-            f"rollbot {worker.rss:.1f} MiB (PSS {worker.pss:.1f}) vs bare {rq.rss:.1f} MiB (PSS {rq.pss:.1f}), "
-            f"{worker.processes} and {rq.processes} processes (worker + scheduler), idle"),
+        Row("web memory (PSS)", f"`rollbot web` vs a bare Bolt app (ack only), same gunicorn options ({WEB_WORKERS} "
+            "workers), after the same slash commands", web_ratio, f"PSS ≤ {TARGET:g}×", web_ratio <= TARGET,
+            f"rollbot PSS {web.pss:.1f} MiB (RSS {web.rss:.1f}) vs bare PSS {bare.pss:.1f} MiB (RSS {bare.rss:.1f}), "
+            f"RSS ratio {web.rss / bare.rss:.2f}×, {web.processes} processes each; `bench.servers bare`, which "
+            f"imports rollbot before forking: PSS {servers.pss:.1f} MiB (RSS {servers.rss:.1f})"),
+        Row("worker memory (PSS)", "`rollbot worker` (all queues) after one rollback vs `rq worker` after no-op jobs, "
+            "both with RQ's scheduler", worker_ratio, f"PSS ≤ {TARGET:g}×", worker_ratio <= TARGET,
+            f"rollbot PSS {worker.pss:.1f} MiB (RSS {worker.rss:.1f}) vs bare PSS {rq.pss:.1f} MiB (RSS "
+            f"{rq.rss:.1f}), RSS ratio {worker.rss / rq.rss:.2f}×, {worker.processes} and {rq.processes} processes "
+            "(worker + scheduler), idle"),
     ]  # fmt: skip
 
 

@@ -178,7 +178,7 @@ def history(count: int) -> None:
     """The most recent runs, newest first."""
 
     _start("cli", log_level="WARNING")
-    runs = get_context().runs.recent(count)
+    runs = get_context().runs.recent(count, steps=False)
     click.echo("\n".join(terminal.run_line(r) for r in runs) if runs else "No runs yet.")
 
 

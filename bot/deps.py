@@ -48,12 +48,13 @@ def members() -> GroupMembers:
 
 
 def authorize(service: str | None, user_id: str, action: Action, what: str, phase: str | None = None,
-              level: str | None = None) -> None:  # fmt: skip
+              level: str | None = None, books: Catalog | None = None) -> None:  # fmt: skip
     """`AccessDenied` unless the user may do `action` (on `phase`/`level`) under the runbook of
     `service`, user groups included. With no service (a click on something that is gone) or one
-    no runbook has any more, the user must hold the role under every runbook.
+    no runbook has any more, the user must hold the role under every runbook. `books`: the
+    catalog the caller already has (else it is read).
     """
-    books = catalog()
+    books = books if books is not None else catalog()
     # A service no runbook has any more (its runs and alerts may remain): the role under every runbook.
     for book in [books.books[service]] if service in books.books else list(books):
         access.authorize(book, user_id, action, what, phase=phase, level=level, members=members())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -88,4 +89,13 @@ def serve(
     """
     redactor = redactor or Redactor(get_settings().secret_values())
     options = {**gunicorn_options(host, port, workers, log_level), "logger_class": redacting_logger_class(redactor)}
+    share_with_forks()
     _Server(factory, options).run()
+
+
+def share_with_forks() -> None:
+    """Keep what this process imported on pages its forks share: a collection now, then the
+    collector stops touching (and so copying) every object that exists so far.
+    """
+    gc.collect()
+    gc.freeze()

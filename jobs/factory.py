@@ -10,9 +10,11 @@ from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.connection import SSLConnection, parse_url
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
+from redis.utils import get_lib_version
 from rq import Queue
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -47,6 +49,12 @@ class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
     """`_SentinelConnection` over TLS."""
 
 
+# What redis-py tells Redis about itself (CLIENT SETINFO), resolved once: by default every new
+# connection looks its own version up in the installed packages' metadata, milliseconds that a
+# work horse (a fresh connection) would spend before its first command.
+_DRIVER_INFO = DriverInfo(lib_version=get_lib_version())  # type: ignore[no-untyped-call]
+
+
 def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> Redis:
     """A Redis client for `REDIS_URL`, or for the master the `REDIS_SENTINELS` name when set (found
     again after a failover). Workers ride out blips and failovers (retries with backoff); the web
@@ -64,6 +72,7 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
         "health_check_interval": 30,
         "retry": retry,
         "retry_on_error": [ConnectionError, TimeoutError],
+        "driver_info": _DRIVER_INFO,
     }
     tls = _tls_options(settings)
     sentinels = settings.sentinel_addresses()
@@ -151,9 +160,23 @@ SLACK_TIMEOUT_SECONDS = 10
 
 
 def ssl_context(settings: Settings | None = None) -> ssl.SSLContext:
-    """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's."""
+    """TLS trust for outbound HTTPS: `CA_BUNDLE` when set, else the system's. Loading a trust store
+    takes milliseconds: one context per bundle (and version of its file) is shared by every client
+    of the process and of the work horses it forks (a context holds no connection).
+    """
     bundle = (settings or get_settings()).ca_bundle
-    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+    if bundle is None:
+        return _ssl_context(None, 0, 0)
+    try:
+        stat = bundle.stat()
+    except OSError:
+        return ssl.create_default_context(cafile=str(bundle))  # raises as before
+    return _ssl_context(str(bundle), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None, _mtime_ns: int, _size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 def slack_client(token: str | None, settings: Settings | None = None) -> WebClient:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -12,12 +13,14 @@ from typing import Any
 from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
+from rq.worker import WorkerStatus
 
 from jobs.alerts.monitor import ensure_monitors
 from jobs.context import Context
 from jobs.core.exceptions import RunbookError
 from jobs.core.keys import QUEUE_NAMES
-from jobs.factory import get_context, get_queue
+from jobs.core.task_names import Task
+from jobs.factory import get_context, get_queue, get_slack_client
 from jobs.guardrails.access import ensure_group_refresh
 from jobs.host.process import kill_orphaned_group, step_groups_of
 from jobs.runbook.catalog import catalog
@@ -27,6 +30,7 @@ from jobs.runs.rehearsal_schedule import ensure_rehearsals
 logger = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_SECONDS = 60
+IN_PROCESS_TASKS = frozenset({Task.MONITOR_POLL})  # run in the worker's own process, no fork
 
 
 class RollbotWorker(Worker):
@@ -46,6 +50,18 @@ class RollbotWorker(Worker):
             for group in groups:
                 kill_orphaned_group(group, job_id)
             kill_step_processes(get_context(), job_id)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Fork a work horse for the job, except for a health poll: a poll is quick and frequent
+        (every second per source), so it runs in this process, as RQ's `SimpleWorker` runs every
+        job; a fork per poll would cost more than the poll and cap the sources one worker can watch.
+        """
+        if job.func_name not in IN_PROCESS_TASKS:
+            super().execute_job(job, queue)
+            return
+        execution = self.prepare_execution(job)
+        self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
 
     def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
         """RQ's failure handling, then end the run if the job left it unfinished."""
@@ -96,4 +112,7 @@ def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) ->
         connection=ctx.redis,
         maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
     )
+    get_slack_client()  # built once here (its TLS trust loaded), not again in every work horse
+    gc.collect()  # what is imported so far stays on pages the scheduler and work horses share …
+    gc.freeze()  # … (the collector no longer writes to those objects)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=ctx.settings.log_level.upper()))

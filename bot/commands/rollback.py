@@ -85,7 +85,7 @@ def _show_plan(ack: Ack, book: Runbook, books: Catalog, user: str, parsed: Comma
         return
     with refusing(user, "rollback.request", phase=plan.phase_name, level=plan.level_name):
         deps.authorize(book.service, user, "rollback", f"rolling back {plan.phase_name}", plan.phase_name,
-                       plan.level_name)  # fmt: skip
+                       plan.level_name, books)  # fmt: skip
     blocker = _blocker(plan)  # a plan that cannot be confirmed here gets no button, and says why
     title, plan_blocks = blocks.plan_message(plan, token=None if blocker else secrets.token_urlsafe(12))
     plan_blocks.insert(3, estimate)
@@ -113,7 +113,7 @@ def _list_runs(what: str) -> str:
     now = ctx.clock()
     if what == "status":
         return blocks.run_list(ctx.runs.active(), now, "No rollback, pre-flight or validation is running.")
-    return blocks.run_list(ctx.runs.recent(10), now, "No runs yet.")
+    return blocks.run_list(ctx.runs.recent(10, steps=False), now, "No runs yet.")
 
 
 def _cancel(ack: Ack, respond: Respond, books: Catalog, user: str, run_id: str | None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     # Extensions of the contract (documented in README and .env.example).
     rollbot_lease_seconds: float = Field(default=60.0, gt=0)
-    rollbot_audit_retention: float = 90 * 86400.0
+    rollbot_retention: float = Field(default=90 * 86400.0, gt=0)  # runs, their logs and audit entries kept this long
+    rollbot_audit_retention: float = 90 * 86400.0  # unset: ROLLBOT_RETENTION
     rollbot_slack_flush_seconds: float = Field(default=10.0, ge=0)
     rollbot_group_cache_seconds: float = Field(default=60.0, ge=0)
     rollbot_approval_expiry: float = 900.0
@@ -164,10 +165,17 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-64 letters, digits, '-' or '_'")
         return value
 
-    @field_validator("rollbot_audit_retention", "rollbot_approval_expiry", "rollbot_slack_retention", mode="before")
+    @field_validator("rollbot_retention", "rollbot_audit_retention", "rollbot_approval_expiry",
+                     "rollbot_slack_retention", mode="before")  # fmt: skip
     @classmethod
     def _retention(cls, value: object) -> float:
         return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _audit_retention_follows_retention(self) -> Settings:
+        if "rollbot_audit_retention" not in self.model_fields_set:
+            self.rollbot_audit_retention = self.rollbot_retention
+        return self
 
     @field_validator("ca_bundle")
     @classmethod

@@ -176,10 +176,20 @@ class RunStore:
         else:
             pipe.srem(keys.active_runs, run_id)
 
-    def recent(self, count: int = 10) -> list[RunRecord]:
-        """The newest `count` runs, newest first."""
+    def recent(self, count: int = 10, steps: bool = True) -> list[RunRecord]:
+        """The newest `count` runs, newest first. Without `steps`, ended runs come without their
+        steps (one field of each is read: a list of runs costs the same however many steps they had).
+        """
         ids = [text(i) for i in self._redis.zrevrange(self._keys.runs, 0, count - 1)]
-        return self._many(ids)
+        return self._many(ids) if steps else self._summaries(ids)
+
+    def _summaries(self, ids: list[str]) -> list[RunRecord]:
+        with self._redis.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.hget(self._keys.run(run_id), "record")
+            found = [RunRecord.model_validate_json(raw) for raw in pipe.execute() if raw is not None]
+        active = {r.run_id: r for r in self._many([r.run_id for r in found if r.is_active])}
+        return [active.get(r.run_id, r) for r in found]
 
     def active(self) -> list[RunRecord]:
         """Queued and running runs, oldest first."""

@@ -9,6 +9,7 @@ ID is learned once and every message in it is matched against every runbook's al
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,25 +89,32 @@ def runbook_files(path: Path) -> list[Path]:
     """The runbook files `path` names: itself, or a folder's `*.yaml`/`*.yml` in name order."""
     if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.iterdir() if p.suffix in RUNBOOK_SUFFIXES and p.is_file())
-    if not files:
-        raise RunbookError(str(path), [("(folder)", "holds no *.yaml runbook")])
-    return files
+    return [Path(file) for file, _, _ in _scan(path)]
+
+
+def _scan(folder: Path) -> list[tuple[str, int, int]]:
+    """A folder's runbook files in name order, each with its modification time and size, in one
+    pass over the folder (every command checks them: one `stat` per file, no more).
+    """
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if os.path.splitext(entry.name)[1] not in RUNBOOK_SUFFIXES:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+                found.append((entry.name, entry.path, stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                found.append((entry.name, entry.path, -1, -1))
+    if not found:
+        raise RunbookError(str(folder), [("(folder)", "holds no *.yaml runbook")])
+    return [(file, mtime, size) for _, file, mtime, size in sorted(found)]
 
 
 RESERVED_WORDS = ("status", "history", "cancel", "help")  # `/rollback` subcommands
 _CACHE: dict[Path, tuple[list[tuple[str, int, int]], Catalog]] = {}
-
-
-def _versions(files: list[Path]) -> list[tuple[str, int, int]]:
-    versions = []
-    for file in files:
-        try:
-            stat = file.stat()
-            versions.append((str(file), stat.st_mtime_ns, stat.st_size))
-        except OSError:
-            versions.append((str(file), -1, -1))
-    return versions
 
 
 def load_catalog(path: Path) -> Catalog:
@@ -118,8 +126,8 @@ def load_catalog(path: Path) -> Catalog:
     if not path.is_dir():
         book = load_runbook_cached(path)
         return Catalog({book.service: book})
-    files = runbook_files(path)
-    versions = _versions(files)
+    versions = _scan(path)
+    files = [Path(file) for file, _, _ in versions]
     cached = _CACHE.get(path)
     if cached is not None and cached[0] == versions:
         return cached[1]

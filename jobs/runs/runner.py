@@ -16,7 +16,7 @@ from redis.lock import Lock
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.host.local_lock import LocalLock, lock_path
-from jobs.records import locks
+from jobs.records import locks, retention
 from jobs.records.lease import RunLease
 from jobs.records.runs import RunRecord, RunStatus, StepRecord
 from jobs.runbook.catalog import runbook_for
@@ -46,7 +46,17 @@ def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserve
         for observer in observers:
             observer(None)
         return record
-    return execute_run(ctx, run_id, runbook, observers)
+    record = execute_run(ctx, run_id, runbook, observers)
+    _trim_history(ctx)
+    return record
+
+
+def _trim_history(ctx: Context) -> None:
+    """Runs and audit entries older than `ROLLBOT_RETENTION` leave Redis (a batch after each run)."""
+    try:
+        retention.trim(ctx.redis, ctx.keys, ctx.settings.rollbot_retention)
+    except RedisError as error:
+        logger.warning("retention skipped: Redis unavailable (%s)", error)
 
 
 def _observed(observers: Sequence[RunObserver]) -> RunObserver:

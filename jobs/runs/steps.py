@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from jobs.context import Context
 from jobs.core.exceptions import GitError
 from jobs.host import git
+from jobs.host.git_refs import read_head
 from jobs.host.process import kill_orphaned_group, output_file
 from jobs.records import history, locks
 from jobs.records.checkpoints import Checkpoint
@@ -38,6 +39,25 @@ def open_state(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, on
     journal = Journal(ctx.settings.rollbot_state_dir, ctx.keys.namespace, record.run_id).open()
     lock_timeout = plan.budget + locks.LOCK_MARGIN_SECONDS
     return RunState(ctx, record, journal, online, ctx.clients.redis_probe, lock_timeout, leased=True)
+
+
+class _Announcement:
+    """The run message and the page on start, then the start's audit entry: once, as soon as the
+    first step is under way (they never delay it), and before anything a step ends with.
+    """
+
+    def __init__(self, state: RunState, plan: Plan, notify: RunObserver) -> None:
+        self._state, self._plan, self._notify = state, plan, notify
+        self._done = False
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._notify(None)
+        record = self._state.record
+        self._state.audit(actor=record.actor, action=f"{_action_kind(record)}.start", result="running",
+                          phase=self._plan.phase_name, level=self._plan.level_name)  # fmt: skip
 
 
 def run_steps(
@@ -64,14 +84,14 @@ def run_steps(
         if state.ended_outside is not None:
             state.close()
             return state.ended_outside  # cancelled between dequeue and start
-        notify(None)  # the run message and the page on start go first, then the audit entry
-        state.audit(actor=actor, action=f"{_action_kind(state.record)}.start", result="running", phase=plan.phase_name,
-                    level=plan.level_name)  # fmt: skip
+        announce = _Announcement(state, plan, notify)
 
         def should_stop() -> str | None:
             return cancel_requested() or (fenced[0] if fenced else None)
 
         def save_step(step: StepRecord, output: str | None) -> None:
+            if step.status != "running":
+                announce()
             lines = (output or "").splitlines()
             ended = None
             if step.status != "running":  # each step's end, audited in the same round trip
@@ -81,6 +101,7 @@ def run_steps(
                                   "started_at": step.started_at.isoformat() if step.started_at else None}}  # fmt: skip
             state.change(lambda _r: None, log_lines=lines, audit_entry=ended, steps=[step])
             notify(step)
+            announce()
             if ended is not None and not fenced and (reason := state.owns()) is not None:
                 logger.warning("run %s stops before its next step: %s", run_id, reason)
                 fenced.append(f"rollbot ({reason})")
@@ -113,6 +134,7 @@ def run_steps(
                 ca_bundle=ctx.settings.ca_bundle,
             )
             status, elapsed = executor.run(records)
+            announce()  # a plan without steps
         final = _finish(ctx, state, status, elapsed, _head(repo), cancel_requested())
         _remember_durations(ctx, state)
         return final
@@ -223,6 +245,9 @@ def _stopped_from_terminal(ctx: Context, state: RunState) -> None:
 
 
 def _head(repo: Path) -> str | None:
+    """HEAD's commit: read from the repository's files, else (anything unusual) from `git rev-parse`."""
+    if (read := read_head(repo)) is not None:
+        return read
     try:
         return git.head(repo)
     except GitError:
