@@ -4,10 +4,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import trustme
@@ -27,7 +25,9 @@ class GitHubStandIn(HttpsStandIn):
         self._lock = threading.Lock()
         self._serve_tls()
 
-    def _serve(self, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, method: str, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if method != "POST":
+            return 405, {"message": "Not Found"}
         if auth != f"Bearer {TOKEN}":
             return 401, {"message": "Bad credentials"}
         parts = path.strip("/").split("/")
@@ -42,23 +42,3 @@ class GitHubStandIn(HttpsStandIn):
                        "html_url": f"https://github.example/{parts[1]}/{parts[2]}/issues/{parts[4]}#c{len(comments) + 1}"}  # fmt: skip
             comments.append(comment)
         return 201, comment
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = standin._serve(self.path, self.headers.get("Authorization", ""),
-                                                json.loads(raw) if raw else {})  # fmt: skip
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler

@@ -3,10 +3,11 @@ of the HTTPS ones (their certificate from a `trustme` CA the tests trust through
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 import trustme
 
@@ -42,8 +43,31 @@ class HttpsStandIn:
         self.ca.issue_cert("127.0.0.1").configure_cert(context)
         self._server = LoopbackServer(self._handler(), tls=context)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _answer(self, method: str, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The status and JSON answer to one request (JSON in, JSON out: REST stand-ins say only this)."""
         raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, answer = standin._answer(self.command, self.path, self.headers.get("Authorization", ""),
+                                                 json.loads(raw) if raw else {})  # fmt: skip
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_PUT = _any
+
+        return Handler
 
     @property
     def url(self) -> str:

@@ -5,10 +5,8 @@ incidents, checks `Authorization: OAuth <key>`, and can answer 422 for the next 
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import trustme
@@ -36,7 +34,7 @@ class StatuspageStandIn(HttpsStandIn):
             self.requests.clear()
             self.fail_next.clear()
 
-    def _serve(self, method: str, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, method: str, path: str, auth: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append((method, path, body))
             if auth != f"OAuth {API_KEY}":
@@ -57,25 +55,3 @@ class StatuspageStandIn(HttpsStandIn):
                 self.incidents[incident_id].update(fields)
                 return 200, self.incidents[incident_id]
         return 404, {"error": f"stand-in has no {method} {path}"}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = standin._serve(self.command, self.path, self.headers.get("Authorization", ""),
-                                                json.loads(raw) if raw else {})  # fmt: skip
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = _any
-
-        return Handler
