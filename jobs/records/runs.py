@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -120,6 +121,46 @@ class RunRecord(BaseModel):
         return next((s for s in self.steps if s.status == "running"), None)
 
 
+@dataclass(frozen=True)
+class RunTarget:
+    """What a run does to what: its kind, service, phase and level. Its RQ job carries it (`meta`), so
+    the work horse knows the lock and checkpoint to take before it has read the record.
+    """
+
+    kind: RunKind
+    service: str
+    phase: str
+    level: str | None
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunTarget:
+        """The record's target."""
+        return cls(record.kind, record.service, record.phase, record.level)
+
+    @property
+    def lane(self) -> str:
+        """Its lane (see `RunRecord.lane`)."""
+        return LANE_FOR_KIND[self.kind]
+
+    def meta(self) -> dict[str, Any]:
+        """As its job's `meta` holds it."""
+        return {_TARGET_META: {"kind": self.kind, "service": self.service, "phase": self.phase, "level": self.level}}
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> RunTarget | None:
+        """The target a job's `meta` holds; None when it holds none (a job queued by an older rollbot)."""
+        said = meta.get(_TARGET_META)
+        if not isinstance(said, dict) or said.get("kind") not in LANE_FOR_KIND:
+            return None
+        try:
+            return cls(said["kind"], str(said["service"]), str(said["phase"]), said.get("level"))
+        except KeyError:
+            return None
+
+
+_TARGET_META = "rollbot_run"
+
+
 class RunStore:
     """Run records in Redis: a hash per run (`record` plus one `step:<n>` field per step, so a step
     is saved in one round trip), an index by time and a set of active runs.
@@ -129,13 +170,19 @@ class RunStore:
         self._redis = redis
         self._keys = keys
 
-    def create(self, record: RunRecord) -> RunRecord:
-        """Store a new record and index it."""
-        with self._redis.pipeline() as pipe:
-            self._write(pipe, record)
-            pipe.zadd(self._keys.runs, {record.run_id: record.created_at.timestamp()})
-            pipe.execute()
+    def create(self, record: RunRecord, pipe: Pipeline | None = None) -> RunRecord:
+        """Store a new record and index it (queued on `pipe` when given: stored when it executes)."""
+        if pipe is not None:
+            self._queue_new(pipe, record)
+            return record
+        with self._redis.pipeline() as own:
+            self._queue_new(own, record)
+            own.execute()
         return record
+
+    def _queue_new(self, pipe: Pipeline, record: RunRecord) -> None:
+        self._write(pipe, record)
+        pipe.zadd(self._keys.runs, {record.run_id: record.created_at.timestamp()})
 
     def get(self, run_id: str) -> RunRecord:
         """The record of `run_id`; `RunNotFoundError` when there is none."""
@@ -191,10 +238,13 @@ class RunStore:
         active = {r.run_id: r for r in self._many([r.run_id for r in found if r.is_active])}
         return [active.get(r.run_id, r) for r in found]
 
-    def active(self) -> list[RunRecord]:
-        """Queued and running runs, oldest first."""
-        ids = [text(i) for i in self._redis.smembers(self._keys.active_runs)]
-        return sorted(self._many(ids), key=lambda r: r.created_at)
+    def active(self, members: Iterable[bytes | str] | None = None) -> list[RunRecord]:
+        """Queued and running runs, oldest first. `members`: the set of active runs as the caller
+        just read it (else it is read here).
+        """
+        if members is None:
+            members = self._redis.smembers(self._keys.active_runs)
+        return sorted(self._many([text(i) for i in members]), key=lambda r: r.created_at)
 
     def _many(self, ids: list[str]) -> list[RunRecord]:
         with self._redis.pipeline(transaction=False) as pipe:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from redis.client import Pipeline
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
@@ -16,7 +19,8 @@ from jobs.context import Context
 from jobs.core.exceptions import RunInProgressError
 from jobs.core.redis_values import optional_text
 from jobs.core.task_names import Task
-from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, new_run_id
+from jobs.records import audit
+from jobs.records.runs import LANE_FOR_KIND, QUEUE_FOR_KIND, RunRecord, RunTarget, new_run_id
 from jobs.runs.lifecycle import finalize_abandoned_run, is_abandoned, stranded_reason
 from jobs.runs.plan import Plan
 
@@ -79,10 +83,20 @@ class Origin:
 def create_run(
     ctx: Context, plan: Plan, actor: str, queued_for_workers: bool = False, origin: Origin = Origin()
 ) -> RunRecord:
-    """Store a new queued run record for `plan`; `queued_for_workers` gives it an RQ job id (= run id).
-    A retry or escalation names its parent: it shares the parent's PagerDuty incident (and alert).
-    The record carries the plan's checkpoint, or the one `origin` pins (what the person was shown).
+    """Store a new queued run record for `plan` (and audit the request); `queued_for_workers` gives
+    it an RQ job id (= run id). A retry or escalation names its parent: it shares the parent's
+    PagerDuty incident (and alert). The record carries the plan's checkpoint, or the one `origin`
+    pins (what the person was shown).
     """
+    record = _new_run(ctx, plan, actor, queued_for_workers, origin)
+    with ctx.redis.pipeline() as pipe:
+        _store_run(ctx, pipe, record, plan)
+        pipe.execute()
+    return record
+
+
+def _new_run(ctx: Context, plan: Plan, actor: str, queued_for_workers: bool, origin: Origin) -> RunRecord:
+    """The queued record `create_run` stores (not stored yet)."""
     parent = origin.parent
     pinned = {}
     if origin.checkpoint_commit and (plan.checkpoint is None or origin.checkpoint_commit != plan.checkpoint.commit):
@@ -100,27 +114,27 @@ def create_run(
     )
     if incident_key := origin.incident_key or (parent.incident_key if parent else None):
         record.incident_key = incident_key
-    ctx.runs.create(record)
-    ctx.audit(
-        actor=actor,
-        action=f"{plan.kind}.request",
-        result="queued",
-        run_id=record.run_id,
-        phase=plan.phase_name,
-        level=plan.level_name,
-    )
     return record
 
 
-def refuse_if_busy(ctx: Context, plan: Plan, actor: str) -> None:
+def _store_run(ctx: Context, pipe: Pipeline, record: RunRecord, plan: Plan) -> None:
+    """Queue on `pipe` the new record (indexed) and the audit entry of its request."""
+    ctx.runs.create(record, pipe)
+    audit.record(pipe, ctx.keys, actor=record.actor, action=f"{plan.kind}.request", result="queued",
+                 run_id=record.run_id, args={"phase": plan.phase_name, "level": plan.level_name},
+                 retention_seconds=ctx.settings.rollbot_audit_retention, redactor=ctx.redactor)  # fmt: skip
+
+
+def refuse_if_busy(ctx: Context, plan: Plan, actor: str, active: Iterable[bytes | str] | None = None) -> None:
     """`RunInProgressError` naming the run when the service already has a queued or running one in
     the same lane (rollbacks and preflights; validations apart). A run that can never finish (its
-    process died: lease expired) is ended `interrupted` here and does not count.
+    process died: lease expired) is ended `interrupted` here and does not count. `active`: the set
+    of active runs as just read (else it is read).
     """
     lane = LANE_FOR_KIND[plan.kind]
     busy = [
         run
-        for run in ctx.runs.active()
+        for run in ctx.runs.active(active)
         if run.service == plan.runbook.service and run.lane == lane and not _ended_as_dead(ctx, run)
     ]
     if busy:
@@ -174,7 +188,8 @@ def enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
         raise
 
 
-def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
+def _enqueue_job(ctx: Context, record: RunRecord, pipe: Pipeline | None = None) -> RunRecord:
+    """Put the record's job on its queue (queued on `pipe` when given: pushed when it executes)."""
     queue = ctx.queue(QUEUE_FOR_KIND[record.kind])
     description = f"{record.kind} {record.phase} {record.level or ''} by {record.actor}".replace("  ", " ")
     queue.enqueue(
@@ -185,6 +200,8 @@ def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
         job_timeout=int(record.budget) + JOB_TIMEOUT_MARGIN_SECONDS,
         result_ttl=7 * 86400,
         failure_ttl=30 * 86400,
+        meta=RunTarget.of(record).meta(),
+        pipeline=pipe,
     )
     return record
 
@@ -192,18 +209,57 @@ def _enqueue_job(ctx: Context, record: RunRecord) -> RunRecord:
 def enqueue_run(ctx: Context, plan: Plan, actor: str, origin: Origin = Origin()) -> RunRecord:
     """Check the plan can run (checkpoint present, service not busy), record it and enqueue it.
     The busy check and the record are one step (under a short lock): two requests never both pass.
+    The record, its audit entry and its job are one transaction, the first thing after the check.
+    """
+    record = _enqueue(ctx, plan, actor, origin, None)
+    if record is None:  # (only a request can have been claimed before)
+        raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
+    return record
+
+
+def _enqueue(ctx: Context, plan: Plan, actor: str, origin: Origin, request: str | None) -> RunRecord | None:
+    """`enqueue_run`; with `request`, that key is claimed in the guard's round trip (None when it
+    was claimed before: nothing is done) and set to the run's id in the record's transaction.
     """
     plan.require_checkpoint()
     guard = Lock(ctx.redis, ctx.keys.enqueue_guard(plan.runbook.service), timeout=10, blocking_timeout=5)
-    if not guard.acquire():
-        raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
+    token = uuid.uuid4().hex
+    with ctx.redis.pipeline(transaction=False) as pipe:  # one round trip: the request, the guard, the active runs
+        if request is not None:
+            pipe.set(request, "", nx=True, ex=REQUEST_TTL_SECONDS)
+        pipe.set(guard.name, token, nx=True, px=int((guard.timeout or 10) * 1000))
+        pipe.smembers(ctx.keys.active_runs)
+        *claimed, guarded, active = pipe.execute()
+    if claimed and not claimed[0]:
+        if guarded:
+            with contextlib.suppress(LockError):
+                guard.do_release(token)
+        return None
     try:
-        refuse_if_busy(ctx, plan, actor)
-        record = create_run(ctx, plan, actor, queued_for_workers=True, origin=origin)
-    finally:
-        with contextlib.suppress(LockError):
-            guard.release()
-    return enqueue_job(ctx, record)
+        if guarded:
+            guard.local.token = token
+        elif guard.acquire():
+            active = None  # (read before the guard was ours: read again)
+        else:
+            raise RunInProgressError(f"{plan.runbook.service} is busy queuing another run; try again in a moment.")
+        try:
+            refuse_if_busy(ctx, plan, actor, active)
+            record = _new_run(ctx, plan, actor, queued_for_workers=True, origin=origin)
+            with ctx.redis.pipeline() as pipe:
+                pipe.multi()  # (RQ queues its job's commands into an open transaction)
+                _store_run(ctx, pipe, record, plan)
+                _enqueue_job(ctx, record, pipe)
+                if request is not None:
+                    pipe.set(request, record.run_id, ex=REQUEST_TTL_SECONDS)
+                pipe.execute()
+        finally:
+            with contextlib.suppress(LockError):
+                guard.release()
+    except BaseException:
+        if request is not None:
+            ctx.redis.delete(request)
+        raise
+    return record
 
 
 REQUEST_TTL_SECONDS = 86400
@@ -217,15 +273,10 @@ def enqueue_once(
     and whether this call created it. A refused request may be tried again.
     """
     key = ctx.keys.request(request)
-    if not ctx.redis.set(key, "", nx=True, ex=REQUEST_TTL_SECONDS):
-        earlier = optional_text(ctx.redis.get(key))
-        if earlier:
-            return ctx.runs.get(earlier), False
-        raise RunInProgressError("This was just confirmed; the run is being queued.")
-    try:
-        record = enqueue_run(ctx, plan, actor, origin)
-    except BaseException:
-        ctx.redis.delete(key)
-        raise
-    ctx.redis.set(key, record.run_id, ex=REQUEST_TTL_SECONDS)
-    return record, True
+    record = _enqueue(ctx, plan, actor, origin, key)
+    if record is not None:
+        return record, True
+    earlier = optional_text(ctx.redis.get(key))
+    if earlier:
+        return ctx.runs.get(earlier), False
+    raise RunInProgressError("This was just confirmed; the run is being queued.")
