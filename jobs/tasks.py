@@ -29,6 +29,7 @@ from jobs.pagerduty import escalation
 from jobs.pagerduty.escalation import RunEscalation
 from jobs.pagerduty.events import deliver
 from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
+from jobs.records.runs import RunTarget
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
@@ -36,7 +37,7 @@ from jobs.runs.steps import RunObserver
 from jobs.slack import channel as alert_channel
 from jobs.slack import rehearsals
 from jobs.slack.blocks.modal import ModalState
-from jobs.slack.notifier import RunMessage, RunNotifier
+from jobs.slack.notifier import FirstNewsNotifier, RunMessage
 from jobs.views import home, prefill
 from jobs.views import modal as rollback_modal
 
@@ -51,10 +52,11 @@ COMMS_RETRY = Retry(max=8, interval=[10, 20, 30, 60, 120, 300, 600, 900])
 def _execute(run_id: str) -> str:
     ctx = get_context()
     escalations = RunEscalation(ctx, run_id)
-    with RunNotifier(RunMessage(ctx, ctx.slack, run_id)) as notifier:
+    with FirstNewsNotifier(ctx, run_id) as notifier:
         observers: list[RunObserver] = [notifier.changed, escalations.changed,
                                         lambda _step: home.request_refresh(ctx)]  # fmt: skip
-        status = execute_queued_run(ctx, run_id, observers).status
+        said = RunTarget.from_meta(job.meta) if (job := get_current_job()) is not None else None
+        status = execute_queued_run(ctx, run_id, observers, said).status
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
 

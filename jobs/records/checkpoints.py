@@ -23,6 +23,11 @@ class Checkpoint(BaseModel):
     actor: str | None = None
 
 
+def parse_checkpoint(raw: bytes | str | None) -> Checkpoint | None:
+    """A checkpoint as Redis holds it (None for a missing key)."""
+    return Checkpoint.model_validate_json(raw) if raw is not None else None
+
+
 class CheckpointStore:
     """The latest checkpoint of each (service, phase) in Redis."""
 
@@ -47,8 +52,7 @@ class CheckpointStore:
 
     def get(self, service: str, phase: str) -> Checkpoint | None:
         """The recorded checkpoint of `phase`, or None when no preflight recorded one."""
-        raw = self._redis.get(self._keys.checkpoint(service, phase))
-        return Checkpoint.model_validate_json(raw) if raw is not None else None
+        return parse_checkpoint(self._redis.get(self._keys.checkpoint(service, phase)))
 
     def restore(self, service: str, phase: str, current: Checkpoint, older: list[Checkpoint]) -> bool:
         """Put a checkpoint (and the ones before it, newest first) back when the phase has none in

@@ -6,6 +6,8 @@ their own lane, so a long validation never blocks an emergency rollback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from redis import Redis
 from redis.exceptions import LockError
 from redis.lock import Lock
@@ -21,10 +23,12 @@ def service_lock(redis: Redis, keys: Keys, service: str, lane: str, budget: floa
     return Lock(redis, keys.service_lock(service, lane), timeout=budget + LOCK_MARGIN_SECONDS, thread_local=False)
 
 
-def acquire(lock: Lock, run_id: str) -> str | None:
-    """Take `lock` for `run_id` without waiting. None when taken; else the holder's run id."""
+def acquire(lock: Lock, run_id: str, take: Callable[[], bool] | None = None) -> str | None:
+    """Take `lock` for `run_id` without waiting (one try: `take()` when given, which takes it and
+    more, as a run's lease). None when taken; else the holder's run id.
+    """
     for _ in range(3):  # a holder that lets go between our two reads is no holder
-        if lock.acquire(blocking=False, token=run_id):
+        if take() if take is not None else lock.acquire(blocking=False, token=run_id):
             return None
         if (holder := optional_text(lock.redis.get(lock.name))) is not None:
             return holder

@@ -8,7 +8,7 @@ in a local journal, written to Redis while Redis answers, written back when it a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from redis.exceptions import RedisError
 from redis.lock import Lock
@@ -17,8 +17,9 @@ from jobs.context import Context
 from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
 from jobs.host.local_lock import LocalLock, lock_path
 from jobs.records import locks, retention
+from jobs.records.checkpoints import Checkpoint, parse_checkpoint
 from jobs.records.lease import RunLease
-from jobs.records.runs import RunRecord, RunStatus, StepRecord
+from jobs.records.runs import RunRecord, RunStatus, RunTarget, StepRecord, parse_record
 from jobs.runbook.catalog import runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.lifecycle import finalize_abandoned_run, is_abandoned
@@ -28,25 +29,20 @@ from jobs.runs.steps import RunObserver, open_state, refuse, run_steps
 logger = logging.getLogger(__name__)
 
 
-def plan_for(ctx: Context, runbook: Runbook, record: RunRecord) -> Plan:
-    """The record's plan with the phase's recorded checkpoint (Redis, else the repository's git
-    record, put back into Redis) and the run id filled in.
+def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = (),
+                       said: RunTarget | None = None) -> RunRecord:  # fmt: skip
+    """Load the run's service's runbook and execute the queued run `run_id` (the RQ job body).
+    `said`: what its job says the run is (then its record is read with the lock taken, in one go).
     """
-    plan = select(runbook, record.kind, record.phase, record.level)
-    checkpoint = ctx.checkpoints.get(runbook.service, record.phase, repo=runbook.repo)
-    return with_checkpoint(plan, checkpoint, record.run_id)
-
-
-def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = ()) -> RunRecord:
-    """Load the run's service's runbook and execute the queued run `run_id` (the RQ job body)."""
+    target = said or RunTarget.of(ctx.runs.get(run_id))
     try:
-        runbook = runbook_for(ctx, ctx.runs.get(run_id).service)
+        runbook = runbook_for(ctx, target.service)
     except (RunbookError, UnknownTargetError) as error:
         record = _end_unstarted(ctx, run_id, "failed", f"runbook could not be loaded: {error.user_message}")
         for observer in observers:
             observer(None)
         return record
-    record = execute_run(ctx, run_id, runbook, observers)
+    record = execute_run(ctx, run_id, runbook, observers, target)
     _trim_history(ctx)
     return record
 
@@ -72,14 +68,16 @@ def _observed(observers: Sequence[RunObserver]) -> RunObserver:
     return notify
 
 
-def execute_run(ctx: Context, run_id: str, runbook: Runbook, observers: Sequence[RunObserver] = ()) -> RunRecord:
+def execute_run(ctx: Context, run_id: str, runbook: Runbook, observers: Sequence[RunObserver] = (),
+                said: RunTarget | None = None) -> RunRecord:  # fmt: skip
     """Execute the queued run `run_id`; returns its final record. A run that is no longer queued
     (cancelled before it started, or picked up twice) is returned untouched. `observers` hear of
     every change (they must be quick: a Slack notifier only marks its message for an update).
+    `said`: what the run is (its service, phase, level), when the caller knows (else it is read).
     """
     notify = _observed(observers)
     try:
-        return _execute(ctx, run_id, runbook, notify)
+        return _execute(ctx, run_id, said or RunTarget.of(ctx.runs.get(run_id)), runbook, notify)
     finally:
         notify(None)
 
@@ -116,40 +114,95 @@ def execute_without_redis(ctx: Context, record: RunRecord, runbook: Runbook,
         notify(None)
 
 
-def _execute(ctx: Context, run_id: str, runbook: Runbook, notify: RunObserver) -> RunRecord:
-    record = ctx.runs.get(run_id)
-    if record.status != "queued":
-        logger.info("run %s is %s, not queued: nothing to do", run_id, record.status)
-        return record
+def _execute(ctx: Context, run_id: str, target: RunTarget, runbook: Runbook, notify: RunObserver) -> RunRecord:
     try:
-        plan = plan_for(ctx, runbook, record)
+        plan = select(runbook, target.kind, target.phase, target.level)
     except RollbotError as error:
+        if (record := ctx.runs.get(run_id)).status != "queued":
+            return record
         return _end_unstarted(ctx, run_id, "refused", error.user_message)
+    lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, target.lane, plan.budget)
+    lease = RunLease(ctx.redis, ctx.keys, run_id, ctx.settings.rollbot_lease_seconds, deferred=True)
+    record, checkpoint, taken = _claim(ctx, run_id, target, runbook, lock, lease)
+    plan = with_checkpoint(plan, checkpoint, run_id)
+    if (ended := _not_starting(ctx, record, target, plan)) is not None:
+        if taken:
+            _let_go(ctx, target, run_id, lease)
+        return ended
+    if not taken:
+
+        def take() -> bool:  # one more try at the lock, with the lease
+            return lease.held(lease.take_with_lock(ctx.redis, lock.name, run_id, lock.timeout or 0))
+
+        holder = _acquire(ctx, lock, run_id, take)
+        if holder is not None:
+            message = f"another run of {runbook.service} holds the lock: {_describe_run(ctx, holder)}"
+            return _end_unstarted(ctx, run_id, "refused", message, holder_run_id=holder)
+    return _execute_locked(ctx, runbook, record, plan, lease, notify)
+
+
+def _not_starting(ctx: Context, record: RunRecord, target: RunTarget, plan: Plan) -> RunRecord | None:
+    """The record of a run that does not start after all (no longer queued, or refused); None
+    when it starts.
+    """
+    if record.status != "queued":
+        logger.info("run %s is %s, not queued: nothing to do", record.run_id, record.status)
+        return record
+    if RunTarget.of(record) != target:
+        said = f"{target.kind} of {target.service} {target.phase} {target.level or ''}".strip()
+        return _end_unstarted(ctx, record.run_id, "failed", f"its job names another run ({said})")
     if (moved := _checkpoint_moved(plan, record)) is not None:
-        return _end_unstarted(ctx, run_id, "refused", moved)
-    lock = locks.service_lock(ctx.redis, ctx.keys, runbook.service, record.lane, plan.budget)
-    holder = _acquire(ctx, lock, run_id)
-    if holder is not None:
-        message = f"another run of {runbook.service} holds the lock: {_describe_run(ctx, holder)}"
-        return _end_unstarted(ctx, run_id, "refused", message, holder_run_id=holder)
-    return _execute_locked(ctx, runbook, record, plan, notify)
+        return _end_unstarted(ctx, record.run_id, "refused", moved)
+    return None
 
 
-def _execute_locked(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, notify: RunObserver) -> RunRecord:
-    """The run, once it holds the service's Redis lock: the local lock, the lease, then the steps."""
+def _claim(ctx: Context, run_id: str, target: RunTarget, runbook: Runbook, lock: Lock,
+           lease: RunLease) -> tuple[RunRecord, Checkpoint | None, bool]:  # fmt: skip
+    """One round trip: the run's record, its phase's checkpoint as Redis has it (else from the
+    repository, put back, once the record says the run is to start), and a first try at the
+    service lock with, only when that is taken, the run's lease.
+    """
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(ctx.keys.run(run_id))
+        pipe.get(ctx.keys.checkpoint(target.service, target.phase))
+        lease.take_with_lock(pipe, lock.name, run_id, lock.timeout or 0)
+        fields, cached, answer = pipe.execute()
+    taken = lease.held(answer)
+    record = parse_record(fields)
+    if record is None:
+        if taken:
+            _let_go(ctx, target, run_id, lease)
+        return ctx.runs.get(run_id), None, False  # (raises: no such run)
+    checkpoint = parse_checkpoint(cached)
+    if checkpoint is None and record.status == "queued":
+        checkpoint = ctx.checkpoints.restore(runbook.repo, target.service, target.phase)
+    return record, checkpoint, taken
+
+
+def _let_go(ctx: Context, target: RunTarget, run_id: str, lease: RunLease) -> None:
+    """Give up the service lock and the lease taken with it (the run does not start after all)."""
+    lease.release()
+    locks.release_if_held_by(ctx.redis, ctx.keys, target.service, target.lane, run_id)
+
+
+def _execute_locked(ctx: Context, runbook: Runbook, record: RunRecord, plan: Plan, lease: RunLease,
+                    notify: RunObserver) -> RunRecord:  # fmt: skip
+    """The run, once it holds the service's Redis lock and its lease: the local lock, then the steps
+    (the lease's keeper starts once the first step is under way).
+    """
     run_id = record.run_id
     local = LocalLock(lock_path(runbook.repo, runbook.service, record.lane, ctx.settings.rollbot_state_dir))
     try:
-        if (local_holder := local.acquire(run_id)) is not None:
-            message = f"another run of {runbook.service} on this host holds {local.path}: {local_holder}"
-            return _end_unstarted(ctx, run_id, "refused", message)
-        with RunLease(ctx.redis, ctx.keys, run_id, ctx.settings.rollbot_lease_seconds) as lease:
+        with lease:
+            if (local_holder := local.acquire(run_id)) is not None:
+                message = f"another run of {runbook.service} on this host holds {local.path}: {local_holder}"
+                return _end_unstarted(ctx, run_id, "refused", message)
             try:
                 plan.require_checkpoint()
             except RollbotError as error:
                 return _end_unstarted(ctx, run_id, "refused", error.user_message)
             state = open_state(ctx, runbook, record, plan, online=True)
-            return run_steps(ctx, plan, state, lease.cancel_requested, notify)
+            return run_steps(ctx, plan, state, lease.cancel_requested, _keeping(lease, notify))
     except Exception as error:
         logger.exception("run %s crashed", run_id)
         _end_crashed(ctx, run_id, error)
@@ -160,6 +213,18 @@ def _execute_locked(ctx: Context, runbook: Runbook, record: RunRecord, plan: Pla
             locks.release_if_held_by(ctx.redis, ctx.keys, runbook.service, record.lane, run_id)
         except RedisError as error:
             logger.warning("run %s: lock not released (%s); it expires on its own", run_id, error)
+
+
+def _keeping(lease: RunLease, notify: RunObserver) -> RunObserver:
+    """`notify`, starting the lease's keeper with the run's first news (its first step is under way
+    by then): the thread's start never delays that step.
+    """
+
+    def told(step: StepRecord | None) -> None:
+        lease.keep()
+        notify(step)
+
+    return told
 
 
 def _checkpoint_moved(plan: Plan, record: RunRecord) -> str | None:
@@ -174,9 +239,11 @@ def _checkpoint_moved(plan: Plan, record: RunRecord) -> str | None:
     )
 
 
-def _acquire(ctx: Context, lock: Lock, run_id: str) -> str | None:
-    """Take the service lock; a holder whose process died is cleaned up first (not waited out)."""
-    holder = locks.acquire(lock, run_id)
+def _acquire(ctx: Context, lock: Lock, run_id: str, take: Callable[[], bool]) -> str | None:
+    """Take the service lock (each try: `take()`); a holder whose process died is cleaned up first
+    (not waited out).
+    """
+    holder = locks.acquire(lock, run_id, take)
     if holder is None:
         return None
     try:
@@ -189,7 +256,7 @@ def _acquire(ctx: Context, lock: Lock, run_id: str) -> str | None:
         locks.release_if_held_by(ctx.redis, ctx.keys, held_by.service, held_by.lane, holder)
     else:
         return holder
-    return locks.acquire(lock, run_id)
+    return locks.acquire(lock, run_id, take)
 
 
 def _describe_run(ctx: Context, run_id: str) -> str:

@@ -198,7 +198,8 @@ class RunMessage:
 
 class RunNotifier:
     """Syncs a run's message from a background thread while the run executes, at most once per
-    second; the steps never wait for Slack. On exit it waits up to `FLUSH_SECONDS` for the final
+    second; the steps never wait for Slack. The thread starts with the first change (a run's
+    first step never waits for it). On exit it waits up to `FLUSH_SECONDS` for the final
     update (`ROLLBOT_SLACK_FLUSH_SECONDS`), then hands anything undelivered to the `notify` queue
     (retried with backoff).
     """
@@ -212,10 +213,10 @@ class RunNotifier:
         self._abandoned = False
         self._delivered = False
         self._thread = threading.Thread(target=self._loop, name=f"notify-{message.run_id}", daemon=True)
+        self._starting = threading.Lock()
         self._watch = P90Watch(message.ctx, message.run_id, self.changed)  # wakes it past a step's usual p90
 
     def __enter__(self) -> RunNotifier:
-        self._thread.start()
         return self
 
     def __exit__(
@@ -228,12 +229,14 @@ class RunNotifier:
         if step is not None:
             self._watch.changed(step)
         self._dirty.set()
+        self._start()
 
     def finish(self) -> bool:
         """Deliver the final state; True when it reached Slack, else it was handed to the workers."""
         self._finishing = True
         self._watch.close()
         self._dirty.set()
+        self._start()
         self._done.wait(self.message.ctx.settings.rollbot_slack_flush_seconds)
         if not self._delivered:
             self._abandoned = True
@@ -241,6 +244,11 @@ class RunNotifier:
             self.message.abandon()  # a post still in flight is reconciled by `_claim_post`
             enqueue_delivery(self.message.ctx, self.message.run_id)
         return self._delivered
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._thread.ident is None:
+                self._thread.start()
 
     def _loop(self) -> None:
         last = float("-inf")
@@ -264,3 +272,29 @@ class RunNotifier:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 self._dirty.set()
+
+
+class FirstNewsNotifier:
+    """A `RunNotifier` for run `run_id`, made with the run's first news: the run's first step is
+    under way by then, so making the message and its notifier never delays that step. Leaving it
+    finishes the notifier as leaving a `RunNotifier` does.
+    """
+
+    def __init__(self, ctx: Context, run_id: str) -> None:
+        self.ctx, self.run_id = ctx, run_id
+        self._notifier: RunNotifier | None = None
+
+    def __enter__(self) -> FirstNewsNotifier:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._notifier is not None:
+            self._notifier.finish()
+
+    def changed(self, step: StepRecord | None = None) -> None:
+        """`RunNotifier.changed`, the notifier made first if need be."""
+        if self._notifier is None:
+            self._notifier = RunNotifier(RunMessage(self.ctx, self.ctx.slack, self.run_id))
+        self._notifier.changed(step)
