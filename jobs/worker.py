@@ -5,12 +5,19 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import pickle
 import signal
 import socket
+import tempfile
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import Worker
+from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
@@ -23,6 +30,7 @@ from jobs.core.task_names import Task
 from jobs.factory import get_context, get_queue, get_slack_client
 from jobs.guardrails.access import ensure_group_refresh
 from jobs.host.process import kill_orphaned_group, step_groups_of
+from jobs.host.standby import Standby
 from jobs.runbook.catalog import catalog
 from jobs.runs.lifecycle import finalize_abandoned_run, kill_step_processes, sweep_interrupted
 from jobs.runs.rehearsal_schedule import ensure_rehearsals
@@ -33,10 +41,86 @@ MAINTENANCE_INTERVAL_SECONDS = 60
 IN_PROCESS_TASKS = frozenset({Task.MONITOR_POLL})  # run in the worker's own process, no fork
 
 
+class _ReadJob(Job):
+    """RQ's job, remembering the hash it was read from when dequeued: the work horse standing by is
+    handed that hash (a forked horse gets the job object itself), not left to read it again.
+    """
+
+    read_from: dict[bytes, bytes] | None = None
+
+    def restore(self, raw_data: Any) -> Any:
+        """RQ's restore; the hash is kept."""
+        self.read_from = raw_data
+        return super().restore(raw_data)
+
+
 class RollbotWorker(Worker):
     """RQ's forking worker, plus: a stopped or killed work horse takes its run's step processes with
     it, and the run ends `cancelled` (stop command) or `interrupted` (anything else), lock freed.
+    Outside burst mode the next work horse is forked ahead of time and waits, connected to Redis,
+    to be handed its job (`jobs.host.standby`): a job starts without a fork on its path.
     """
+
+    job_class = _ReadJob
+    _standby: Standby | None = None
+    _keep_standby = False
+
+    def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop; a worker that keeps going keeps a work horse standing by."""
+        self._keep_standby = not burst
+        return bool(super().work(burst, *args, **kwargs))
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> tuple[Job, Queue] | None:
+        """Have a work horse standing by, then wait for the next job as RQ does."""
+        if self._keep_standby and (self._standby is None or not self._standby.alive()):
+            if self._standby is not None:
+                self._standby.retire()  # (one that died unused: its pipe is closed)
+            self._standby = Standby.fork(self._stand_by, self._take_job)
+        return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        """Hand the job to the work horse standing by; fork one (as RQ does) when none is."""
+        standby, self._standby = self._standby, None
+        handed = _handover(job, self.execution, queue, self.connection.get_encoder())
+        if standby is None or handed is None or not standby.hand(handed):
+            super().fork_work_horse(job, queue)
+            return
+        os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id
+        self._horse_pid = standby.pid
+        self.procline(f"Handed to {standby.pid} at {time.time()}")  # type: ignore[no-untyped-call]
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, its three commands in one round trip (one comes right after each dequeue)."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        with self.connection.pipeline() as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+
+    def _stand_by(self) -> None:
+        """In the standby: a work horse's signals and a Redis connection, ready before any job."""
+        self.setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        try:
+            self.connection.ping()
+        except RedisError as error:  # the job connects when it comes
+            logger.info("work horse standing by without a Redis connection: %s", error)
+
+    def _take_job(self, message: bytes) -> None:
+        """In the standby: become the work horse of the job handed over (as RQ's forked horses are)."""
+        job, execution, queue_name = _taken_over(message, self.job_class, self.connection, self.serializer)
+        os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id
+        self.execution = execution
+        queue = self.queue_class(queue_name, connection=self.connection, job_class=self.job_class,
+                                 serializer=self.serializer, death_penalty_class=self.death_penalty_class)  # fmt: skip
+        self.main_work_horse(job, queue)
+
+    def teardown(self) -> None:
+        """RQ's teardown; the work horse standing by goes (it holds nothing yet)."""
+        if self._standby is not None and not self.is_horse:
+            self._standby.retire()
+            self._standby = None
+        super().teardown()  # type: ignore[no-untyped-call]
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """Kill the horse, then its run's step process groups (RQ's stop command lands here). The
@@ -83,6 +167,29 @@ class RollbotWorker(Worker):
             start_monitoring(ctx)
 
 
+def _handover(job: Job, execution: Execution | None, queue: Queue, encoder: Any) -> bytes | None:
+    """The job and its execution as this process holds them (as Redis holds them: the hash the job
+    was read from, the execution's own), for the work horse standing by; None when there is nothing
+    to hand over (the horse is forked then).
+    """
+    job_hash = getattr(job, "read_from", None)
+    if execution is None or not job_hash:
+        return None
+    execution_hash = {name.encode(): encoder.encode(value) for name, value in execution.serialize().items()}
+    return pickle.dumps((job.id, job_hash, execution.id, execution_hash, queue.name))
+
+
+def _taken_over(handed: bytes, job_class: type[Job], connection: Redis, serializer: Any) -> tuple[Job, Execution, str]:
+    """`_handover`'s job and execution again, on this process's connection."""
+    job_id, job_hash, execution_id, execution_hash, queue_name = pickle.loads(handed)  # noqa: S301 - our parent's
+    job = job_class(job_id, connection=connection, serializer=serializer)
+    job.restore(job_hash)
+    execution = Execution(execution_id, job_id, connection=connection)
+    execution.restore(execution_hash)
+    execution._job = job  # as RQ's spawned horses have it
+    return job, execution, queue_name
+
+
 def start_monitoring(ctx: Context) -> None:
     """Make sure every health source of every runbook is being polled and the user groups' members
     are kept fresh (a broken runbook is logged).
@@ -113,6 +220,7 @@ def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) ->
         maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
     )
     get_slack_client()  # built once here (its TLS trust loaded), not again in every work horse
+    tempfile.gettempdir()  # found once here (Python writes a probe file), not again by every run's output file
     gc.collect()  # what is imported so far stays on pages the scheduler and work horses share …
     gc.freeze()  # … (the collector no longer writes to those objects)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=ctx.settings.log_level.upper()))
