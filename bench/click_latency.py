@@ -11,10 +11,12 @@ side, between trials, a bare `rq worker` (RQ's own CLI, same forking worker) is 
 it was enqueued: what RQ alone costs from a queue push to code running in a work horse.
 
 Target: median ≤ 1.5× the no-op's median. The click does a signed HTTP round trip, Bolt's
-verification, authorization, the enqueue guard and run record before the push; the work horse
-reads the record and the checkpoint, takes the service lock, the host's lock and the lease, reads
-HEAD (from the repository's files) and writes the record before the first step. The run message,
-the page on start and the start's audit entry come once the first step is under way
+verification, authorization, the enqueue guard and busy check (one round trip) and one transaction
+for the run record, its audit entry and the job; the work horse (forked ahead of time by the
+worker, `jobs.host.standby`) reads the record and the checkpoint and takes the service lock with
+the lease (one round trip), takes the host's lock, reads HEAD (from the repository's files) and
+writes the record before the first step. The run message, the page on start, the start's audit
+entry and the lease's renewing thread come once the first step is under way
 (`jobs.runs.steps.run_steps`), never before it.
 """
 
