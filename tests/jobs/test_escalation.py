@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from jobs.context import Context
 from jobs.factory import get_queue
 from jobs.pagerduty.escalation import stakeholders_notified
-from jobs.pagerduty.events import reminder_job_id
+from jobs.pagerduty.events import BACKSTOP_DELAY, reminder_job_id
 from jobs.tasks import remind_stakeholders
 from tests.conftest import ONCALL, run_worker
 from tests.standins.pagerduty import PagerDutyStandIn
@@ -97,7 +97,14 @@ def test_pagerduty_failing_three_times_then_accepting_pages_once_and_says_so_lat
     assert "Primary: Lead Engineer (on-call rotation)" in phone[0] and "Tertiary: CTO" in phone[0]
     assert pagerduty.fail_events == []  # all three 500s were answered
     assert [r.status for r in pagerduty.received if r.path == "/v2/enqueue"] == [500, 500, 500]
-    time.sleep(5.5)  # the retried backstop delivery is due 5 s after the first attempt
+    # The retried backstop delivery is due 5 s after the first attempt; the test makes it due now.
+    backstops = ScheduledJobRegistry(queue=get_queue("notify", ctx.redis))
+    (backstop,) = [job for job in backstops.get_job_ids() if job.startswith(ctx.keys.job("pd", "trigger-"))]
+    ended_at = ctx.runs.get(failed.run_id).ended_at
+    assert ended_at is not None
+    delay = (backstops.get_scheduled_time(backstop) - ended_at).total_seconds()
+    assert BACKSTOP_DELAY.total_seconds() - 1 <= delay < BACKSTOP_DELAY.total_seconds() + 30, delay  # (whole seconds)
+    backstops.schedule(Job.fetch(backstop, connection=ctx.redis), datetime.now(UTC))
     run_worker(env)
 
     record = ctx.runs.get(failed.run_id)
