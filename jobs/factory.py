@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ssl
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.connection import SSLConnection, parse_url
@@ -28,6 +27,9 @@ from jobs.core.exceptions import SettingsError
 from jobs.core.keys import QUEUE_NAMES, Keys
 from jobs.core.redaction import Redactor
 from jobs.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pagerduty import EventsApiV2Client, RestApiV2Client
 
 
 class _SentinelConnection(SentinelManagedConnection):
@@ -215,6 +217,8 @@ def pagerduty_events(settings: Settings | None = None) -> EventsApiV2Client | No
     settings = settings or get_settings()
     if settings.pagerduty_routing_key is None:
         return None
+    from pagerduty import EventsApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = EventsApiV2Client(
         settings.pagerduty_routing_key.get_secret_value(), base_url=settings.pagerduty_events_url,
         verify=ssl_context(settings), timeout=PAGERDUTY_TIMEOUT_SECONDS,
@@ -228,6 +232,8 @@ def pagerduty_rest(from_email: str | None, settings: Settings | None = None) -> 
     settings = settings or get_settings()
     if settings.pagerduty_api_token is None:
         return None
+    from pagerduty import RestApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = RestApiV2Client(
         settings.pagerduty_api_token.get_secret_value(), default_from=from_email,
         base_url=settings.pagerduty_api_url, verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,
