@@ -54,7 +54,7 @@ class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
 # What redis-py tells Redis about itself (CLIENT SETINFO), resolved once: by default every new
 # connection looks its own version up in the installed packages' metadata, milliseconds that a
 # work horse (a fresh connection) would spend before its first command.
-_DRIVER_INFO = DriverInfo(lib_version=get_lib_version())  # type: ignore[no-untyped-call]
+_DRIVER_INFO = DriverInfo(lib_version=get_lib_version())  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> Redis:
@@ -87,7 +87,7 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
     master = settings.redis_sentinel_master
     if master is None:
         raise SettingsError("setting REDIS_SENTINEL_MASTER is required when REDIS_SENTINELS is set")
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         sentinels,
         sentinel_kwargs={
             "socket_connect_timeout": connect_timeout,
@@ -96,10 +96,10 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
             **tls,
         },
     )
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     auth = {name: url[name] for name in ("username", "password", "db") if name in url}
     connection_class = _SentinelSSLConnection if tls_scheme else _SentinelConnection
-    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         master, connection_class=connection_class, **options, **auth, **tls
     )
     return client
@@ -111,7 +111,7 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
     """
     if not settings.redis_url.startswith("rediss://"):
         return {}
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     options: dict[str, Any] = {}
     if settings.ca_bundle is not None:
         options["ssl_ca_certs"] = str(settings.ca_bundle)
