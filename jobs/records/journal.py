@@ -72,12 +72,16 @@ class Journal:
 
     def append(self, op: str, **data: Any) -> int:
         """Append one entry (flushed to the OS at once); returns its index."""
+        self.append_all([Entry(op, data)])
+        return self.count - 1
+
+    def append_all(self, entries: list[Entry]) -> None:
+        """Append `entries` in one write (flushed to the OS at once)."""
         if self._file is None:
             raise RuntimeError("journal not open")
-        self._file.write(json.dumps({"op": op, **data}, default=str) + "\n")
+        self._file.write("".join(json.dumps({"op": e.op, **e.data}, default=str) + "\n" for e in entries))
         self._file.flush()
-        self.count += 1
-        return self.count - 1
+        self.count += len(entries)
 
     def entries(self) -> list[Entry]:
         """Every entry written so far."""
