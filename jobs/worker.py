@@ -31,6 +31,10 @@ from jobs.runs.rehearsal_schedule import ensure_rehearsals
 logger = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_SECONDS = 60
+# How long RQ's command listener (a pubsub thread) waits before looking again whether it should stop.
+# A shutdown waits for it: redis-py's `PubSubWorkerThread.stop()` joins the thread, and a listener
+# that saw its channel unsubscribed first waits this long for a subscription (RQ's own: 60 s).
+COMMAND_LISTENER_POLL_SECONDS = 0.5
 IN_PROCESS_TASKS = frozenset({Task.MONITOR_POLL})  # run in the worker's own process, no fork
 
 
@@ -51,6 +55,18 @@ class RollbotWorker(Worker):
             for group in groups:
                 kill_orphaned_group(group, job_id)
             kill_step_processes(get_context(), job_id)
+
+    def subscribe(self) -> None:
+        """RQ's listener for worker commands (stop a job, shut down), polling every half second so
+        that a shutdown or the end of a burst never waits a minute for it; a command still wakes
+        it at once.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = pubsub = self.connection.pubsub()
+        pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = pubsub.run_in_thread(  # type: ignore[assignment]  # RQ declares it None only
+            sleep_time=COMMAND_LISTENER_POLL_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Fork a work horse for the job, except for a health poll: a poll is quick and frequent
