@@ -157,12 +157,12 @@ def write_back(
                 continue
 
 
-def record_entry(record: RunRecord, steps: list[StepRecord] | None = None) -> dict[str, Any]:
+def record_entry(record: RunRecord, steps: list[StepRecord] | None = None, whole: bool = True) -> dict[str, Any]:
     """A `record` entry's data: the record's hash fields (with only `steps` when given: the ones
-    that changed; written in order, the entries add up to the whole record), whether it is
-    active, when it was made.
+    that changed, and without the run's own field unless `whole`; written in order, the entries
+    add up to the whole record), whether it is active, when it was made.
     """
-    fields = record_fields(record, steps)
+    fields = record_fields(record, steps, whole)
     return {"run_id": record.run_id, "fields": fields, "active": record.is_active,
             "created": record.created_at.timestamp()}  # fmt: skip
 
@@ -179,10 +179,8 @@ def merged_record(entries: list[Entry]) -> dict[str, Any] | None:
 
 
 def _last_record(entries: list[Entry]) -> RunRecord | None:
-    for entry in reversed(entries):
-        if entry.op == "record":
-            return parse_record(entry.data["fields"])
-    return None
+    merged = merged_record(entries)
+    return parse_record(merged["fields"]) if merged is not None else None
 
 
 def _write(

@@ -79,22 +79,23 @@ class RunState:
 
     # -- changes -------------------------------------------------------------------------------
 
-    def change(self, apply: Callable[[RunRecord], None], log_lines: list[str] | None = None,
+    def change(self, apply: Callable[[RunRecord], None] | None, log_lines: list[str] | None = None,
                audit_entry: dict[str, Any] | None = None, steps: list[StepRecord] | None = None,
                then: Callable[[], None] | None = None) -> None:  # fmt: skip
         """Apply `apply` to the record, with optional log lines and an audit entry (`audit`'s
         arguments), then sync: one Redis round trip for all of it. `steps`: only these steps
-        changed (the others are not written again). With `then`, the change is journaled now and
-        reaches Redis a moment later from the background writer, which then calls `then()` (at once
-        while Redis is away).
+        changed (the others are not written again; with no `apply`, nothing else). With `then`,
+        the change is journaled now and reaches Redis a moment later from the background writer,
+        which then calls `then()` (at once while Redis is away).
         """
-        apply(self.record)
+        if apply is not None:
+            apply(self.record)
         batch: list[Entry] = []
         if log_lines:
             batch.append(Entry("log", {"run_id": self.record.run_id, "lines": log_lines[-RUN_LOG_MAX_LINES:]}))
         if audit_entry is not None:
             batch.append(Entry("audit", {"fields": self._audit_fields(**audit_entry)}))
-        batch.append(Entry("record", record_entry(self.record, steps)))
+        batch.append(Entry("record", record_entry(self.record, steps, whole=apply is not None)))
         self._append(batch)
         if then is None:
             self.sync()
