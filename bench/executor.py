@@ -36,7 +36,7 @@ from jobs.runs.plan import Plan, select
 from jobs.runs.runner import execute_run
 
 STEPS = 50
-REPEAT = 9
+REPEAT = 25
 TARGET = 1.5  # the executor alone
 STEP_TARGET = 1.25  # a full run's cost per step (record, log, lease)
 
