@@ -11,7 +11,10 @@ A step's changes reach Redis from a background writer, a moment after the journa
 run of quick steps does not wait for a round trip per step; the fence trusts what Redis said at
 most `FENCE_FRESH_SECONDS` ago (a lease outlives that many times over, and a run is only ended
 from outside once its lease has lapsed), and asks again, waiting for the answer, when that is
-older: after a long step, or after the process was frozen.
+older: after a long step, or after the process was frozen or the host asleep. One thing is not
+bound to the lease: after Redis restarts empty, another run may take the free service lock at
+once; this run then learns of it within that second rather than at its next step's end (on one
+host the host's lock keeps the two apart).
 """
 
 from __future__ import annotations
@@ -67,10 +70,11 @@ class RunState:
         self._leased = leased  # a lease thread keeps the run's lease: writing the record back renews it
         self._lock_key = ctx.keys.service_lock(record.service, record.lane)
         self._holder: str | None = None  # the service lock's holder, as the last sync saw it
-        self._verdict_at = float("-inf")  # when (monotonic) the last sync that answered was sent
+        self._verdict_at = float("-inf")  # when (`_since_boot`) the last sync that answered was sent
         self._fence_fresh = min(FENCE_FRESH_SECONDS, ctx.settings.rollbot_lease_seconds / 4)
         self._lost = not online  # Redis never had (or lost) the run: the next sync writes all of it
         self._mutex = threading.RLock()  # one sync at a time: the writer's or the run's own
+        self._entries_lock = threading.Lock()  # `entries` and `_waiting`, held only for a moment
         self._waiting: list[tuple[int, Callable[[], None]]] = []  # (entry index, call once Redis has it)
         self._calling = threading.Lock()  # `then` callbacks are called in order, one at a time
         self._wake = threading.Event()
@@ -115,16 +119,18 @@ class RunState:
         return audit.entry_fields(actor, action, result, self.record.run_id, args, self.ctx.redactor)
 
     def _append(self, batch: list[Entry]) -> None:
-        self.journal.append_all(batch)
-        with self._mutex:
-            self.entries.extend(batch)
+        with self._entries_lock:  # never behind a sync: a Ctrl-C here finds journal and memory alike
+            try:
+                self.journal.append_all(batch)
+            finally:
+                self.entries.extend(batch)
 
     def _write_later(self, then: Callable[[], None]) -> None:
-        if not self.online:  # nothing to wait for: the journal has it, Redis gets it when it answers
-            then()
-            return
-        with self._mutex:
+        with self._entries_lock:
             self._waiting.append((len(self.entries) - 1, then))
+        if not self.online:  # nothing to wait for: the journal has it, Redis gets it when it answers
+            self._call_written()
+            return
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name=f"state-{self.record.run_id}", daemon=True)
             self._writer.start()
@@ -134,10 +140,10 @@ class RunState:
         """The background writer: whatever the run journaled since its last visit, in one sync."""
         while True:
             self._wake.wait()
+            self._wake.clear()  # before looking at `_closing`: a `close` from now on leaves it set
             if self._closing.is_set():
                 return  # `close` writes the rest
             sent = time.monotonic()
-            self._wake.clear()
             self.sync()
             self._call_written()
             self._closing.wait(max(0.0, sent + WRITE_EVERY_SECONDS - time.monotonic()))
@@ -145,12 +151,15 @@ class RunState:
     def _call_written(self) -> None:
         """Call the `then` of every change Redis now has (all of them while Redis is away)."""
         with self._calling:
-            with self._mutex:
+            with self._entries_lock:
                 upto = self._confirmed if self.online else len(self.entries) - 1
                 due = [then for index, then in self._waiting if index <= upto]
                 self._waiting = [(index, then) for index, then in self._waiting if index > upto]
             for then in due:
-                then()
+                try:
+                    then()
+                except Exception:  # the boundary of the writer's thread: one observer's bug stops no other
+                    logger.exception("run %s: a run observer failed", self.record.run_id)
 
     # -- Redis -----------------------------------------------------------------------------------
 
@@ -166,20 +175,22 @@ class RunState:
     def _sync(self, verdict_since: float | None) -> bool:
         if not self._reachable():
             return False
-        last = len(self.entries) - 1
+        with self._entries_lock:
+            entries = list(self.entries)
+        last = len(entries) - 1
         if last == self._confirmed and (verdict_since is None or self._verdict_at >= verdict_since):
             return True
-        sent = time.monotonic()
+        sent = _since_boot()
         lease = self.ctx.settings.rollbot_lease_seconds if self._leased else None
         try:
             found = None
             if not self._lost:
                 found = sync_run(self.ctx.redis, self.ctx.keys, self.record.run_id, self._lock_key,
-                                 self.entries[self._confirmed + 1 :], last, lease,
+                                 entries[self._confirmed + 1 :], last, lease,
                                  self.ctx.settings.rollbot_audit_retention, time.time())  # fmt: skip
             if found is None or not found.found:  # Redis lost the run: write the whole journal back
                 self._confirmed, self.ended_outside = write_back(
-                    self.ctx.redis, self.ctx.keys, self.record.run_id, self.entries, self._confirmed,
+                    self.ctx.redis, self.ctx.keys, self.record.run_id, entries, self._confirmed,
                     outside_wins=True, lease_seconds=lease,
                 )  # fmt: skip
                 self._holder = optional_text(self.ctx.redis.get(self._lock_key))
@@ -198,7 +209,7 @@ class RunState:
         (ended from outside, or another run holds the service lock). While Redis is away the local
         lock alone fences this host, and the run goes on.
         """
-        since = time.monotonic() - self._fence_fresh
+        since = _since_boot() - self._fence_fresh
         if self._verdict_at < since and not self.sync(verdict_since=since):
             return None
         if not self.online:
@@ -261,3 +272,11 @@ class RunState:
                            self.record.run_id, error, self.journal.path)  # fmt: skip
         self.online = False
         self._last_probe = time.monotonic()
+
+
+def _since_boot() -> float:
+    """Seconds on a clock that goes on while the host sleeps (a suspended laptop or VM wakes to a
+    stale verdict, not a fresh one), where there is one; else the monotonic clock.
+    """
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
