@@ -6,9 +6,8 @@ import copy
 import ssl
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from redis.backoff import AbstractBackoff, ExponentialBackoff, NoBackoff
 from redis.connection import SSLConnection, parse_url
@@ -30,6 +29,9 @@ from jobs.core.exceptions import SettingsError
 from jobs.core.keys import QUEUE_NAMES, Keys
 from jobs.core.redaction import Redactor
 from jobs.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pagerduty import EventsApiV2Client, RestApiV2Client
 
 
 class _SentinelConnection(SentinelManagedConnection):
@@ -141,7 +143,7 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
             **tls,
         },
     )
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     auth = {name: url[name] for name in ("username", "password", "db") if name in url}
     connection_class = _SentinelSSLConnection if tls_scheme else _SentinelConnection
     client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
@@ -156,7 +158,7 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
     """
     if not settings.redis_url.startswith("rediss://"):
         return {}
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     options: dict[str, Any] = {}
     if settings.ca_bundle is not None:
         options["ssl_ca_certs"] = str(settings.ca_bundle)
@@ -262,6 +264,8 @@ def pagerduty_events(settings: Settings | None = None) -> EventsApiV2Client | No
     settings = settings or get_settings()
     if settings.pagerduty_routing_key is None:
         return None
+    from pagerduty import EventsApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = EventsApiV2Client(
         settings.pagerduty_routing_key.get_secret_value(), base_url=settings.pagerduty_events_url,
         verify=ssl_context(settings), timeout=PAGERDUTY_TIMEOUT_SECONDS,
@@ -275,6 +279,8 @@ def pagerduty_rest(from_email: str | None, settings: Settings | None = None) -> 
     settings = settings or get_settings()
     if settings.pagerduty_api_token is None:
         return None
+    from pagerduty import RestApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = RestApiV2Client(
         settings.pagerduty_api_token.get_secret_value(), default_from=from_email,
         base_url=settings.pagerduty_api_url, verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from jobs.alerts.monitor import ensure_monitors
 from jobs.context import Context
 from jobs.core.exceptions import RunbookError
 from jobs.core.keys import QUEUE_NAMES
-from jobs.core.task_names import Task
+from jobs.core.task_names import Task, all_tasks
 from jobs.factory import get_context, get_queue, get_slack_client
 from jobs.guardrails.access import ensure_group_refresh
 from jobs.host.process import kill_orphaned_group, step_groups_of
@@ -114,6 +115,15 @@ def start_monitoring(ctx: Context) -> None:
     ensure_rehearsals(ctx, books)
 
 
+def preload_jobs() -> None:
+    """Import what RQ imports in every work horse to find a job's function (`jobs.tasks`, and with it
+    a rollback's runner, executor, notifier and escalation) here, once, before the horses fork from
+    this process: a rollback's horse starts with its code loaded and shares those pages.
+    """
+    for module in sorted({name.rpartition(".")[0] for name in all_tasks().values()}):
+        importlib.import_module(module)
+
+
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:
     """Work `queue_names` (all of rollbot's queues by default, rollbacks first) with the scheduler on."""
     ctx = get_context()
@@ -128,6 +138,7 @@ def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) ->
         connection=ctx.redis,
         maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
     )
+    preload_jobs()
     get_slack_client()  # built once here (its TLS trust loaded), not again in every work horse
     gc.collect()  # what is imported so far stays on pages the scheduler and work horses share …
     gc.freeze()  # … (the collector no longer writes to those objects)
