@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The suite mostly waits (workers, web processes, stand-ins): two pytest-xdist processes halve its
+# time on CI's two cores. `make unit TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: test lint types imports unit bench demo clean
 
@@ -22,7 +25,7 @@ imports: $(BIN)/.installed
 	$(BIN)/lint-imports
 
 unit: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test: lint types imports unit
 

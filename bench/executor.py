@@ -3,7 +3,10 @@
 Both sides fork and exec the same program for every step; rollbot adds its process-group
 handling and output capture (the executor row) and, in a full run, the Redis run record, the run
 log, the service lock, the lease and the audit entries. A full run's cost is split into what each
-step costs (compared with what a step costs bash) and what a run costs once. Target ≤ 1.5×.
+step costs (compared with what a step costs bash) and what a run costs once. Target ≤ 1.5× for
+the executor, ≤ 1.25× for a full run's cost per step. A step's record, log lines and audit entry
+are journaled on disk at once and written to Redis by the run's background writer (one Lua script
+for everything pending, at most every 20 ms), so quick steps share round trips.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from jobs.runs.plan import Plan, select
 from jobs.runs.runner import execute_run
 
 STEPS = 50
-REPEAT = 9
+REPEAT = 25
 TARGET = 1.5  # the executor alone
 STEP_TARGET = 1.25  # a full run's cost per step (record, log, lease)
 

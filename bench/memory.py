@@ -14,11 +14,34 @@ them, is given beside it.
 - worker: `rollbot worker` (all queues, scheduler on) after running one rollback and its Slack
   deliveries, vs `rq worker --with-scheduler` after three no-op jobs.
 
-Target: PSS ≤ 1.3× each (RSS beside it). Rollbot's processes carry pydantic, redis-py, RQ, the
-PagerDuty client (with its own copy of httpx), httpx and prometheus-client on top of what the bare
-ones load. `rollbot web` imports every listener in the gunicorn master and freezes the collector
-before forking (`bot.server.share_with_forks`); `rollbot worker` does the same before its
-scheduler and work horses fork.
+Target: PSS ≤ 1.3× each (RSS beside it). Out of reach while rollbot needs the libraries it is
+built on, and each row measures why: the bare server again, with only those libraries imported
+(and not used), is the *floor*; what rollbot adds on top of it is given too. Numbers below: a
+2-core x86_64 machine, Python 3.11, PSS summed over the processes, ±1.5 MiB from run to run.
+
+- web floor, about 1.54×: the bare Bolt app (44 MiB) whose gunicorn master also imports redis-py
+  and RQ (to enqueue: +12 MiB), pydantic and pydantic-settings (the settings, the runbook model:
+  +12 MiB) and PyYAML (runbooks): 67 MiB. `rollbot web` is some 8 MiB above it: prometheus-client
+  (/metrics, about 3 MiB: imported in the master, so a scrape never loads it in each worker) and
+  rollbot's own modules (the listeners and the parts of jobs/ they use, about 5 to 7 MiB).
+- worker floor, about 1.48×: `rq worker` (34 MiB) with pydantic, pydantic-settings and PyYAML
+  (+10 MiB), slack_sdk (a rollback's run message and every card: +3 MiB) and httpx (health polls
+  run in the worker's own process, health steps in its work horses: +5 MiB, of which about
+  2.5 MiB are httpx's command line, rich and pygments, loaded because this development install
+  has rich for import-linter; an install of rollbot alone does not have it) imported: 51 MiB.
+  Without httpx (polls over urllib, which slack_sdk loads anyway) it would still be about 1.4×.
+  `rollbot worker` is some 5 MiB above it: rollbot's own modules (`jobs.tasks` and what a
+  rollback runs; the report, e-mail and Home modules are about 0.4 MiB of it) and the PagerDuty
+  client (pages from the in-process health polls, a rollback's change events, about 1 MiB).
+
+What keeps rollbot near its floors: `rollbot web`'s gunicorn master imports only what the
+listeners use (they parse, authorize, ack and enqueue by task name: no executor, httpx, PagerDuty
+client, report or e-mail code; tests/test_process_imports.py), then loads the runbooks and the
+TLS trust and freezes the collector before it forks (`bot.server.load_before_fork`,
+`share_with_forks`; loading them in each worker instead cost about 5 MiB more). `rollbot worker`
+imports `jobs.tasks` (what a rollback's work horse runs: its first step must not wait for imports)
+and freezes the collector before its scheduler and work horses fork; the report's chart
+(matplotlib) is loaded only by the job that makes one.
 """
 
 from __future__ import annotations
@@ -65,6 +88,10 @@ NOOPS = 3
 SETTLE = 1.0  # seconds of quiet before reading the sizes
 TARGET = 1.3  # by PSS (what the processes cost on a host); RSS beside it
 RQ = str(Path(sys.executable).with_name("rq"))
+# What rollbot cannot do without in each process: imported (never used) by the bare servers once
+# more, the floor each row gives beside the ratio.
+WEB_FLOOR = ("redis", "rq", "pydantic", "pydantic_settings", "yaml")
+WORKER_FLOOR = ("pydantic", "pydantic_settings", "yaml", "slack_sdk", "httpx")
 BARE_SERVER = """\
 import json, os, sys
 from gunicorn.app.base import BaseApplication
@@ -212,9 +239,13 @@ def _finished(job: Job) -> bool:
     return job.get_status(refresh=True) == "finished"
 
 
-def _bare_worker(redis: Redis, namespace: str) -> Size:
+def _bare_worker(redis: Redis, namespace: str, imports: tuple[str, ...] = ()) -> Size:
+    """`rq worker` (RQ's own command) after NOOPS no-op jobs; with `imports`, the same command run
+    by an interpreter that has imported those modules first.
+    """
     queue = Queue(f"{namespace}-noop", connection=redis)
-    worker = _spawn([RQ, "worker", "--with-scheduler", "--url", REDIS_URL, "--name", f"{namespace}-worker",
+    rq = [sys.executable, "-c", f"import {', '.join(imports)}\nfrom rq.cli import main\nmain()"] if imports else [RQ]
+    worker = _spawn([*rq, "worker", "--with-scheduler", "--url", REDIS_URL, "--name", f"{namespace}-worker",
                      queue.name], {})  # fmt: skip
     try:
         for n in range(NOOPS):
@@ -227,13 +258,19 @@ def _bare_worker(redis: Redis, namespace: str) -> Size:
         _end(worker)
 
 
+def _names(modules: tuple[str, ...]) -> str:
+    return ", ".join(f"`{name}`" for name in modules)
+
+
 def run() -> list[Row]:
-    """Measure rollbot's web and worker, then the bare server (both kinds) and the bare RQ worker."""
+    """Measure rollbot's web and worker, then the bare server (both kinds and with the floor's imports)
+    and the bare RQ worker (on its own and with the floor's imports).
+    """
     redis = Redis.from_url(REDIS_URL)
     ca = trustme.CA()
     slack = SlackStandIn().start()
     pagerduty = PagerDutyStandIn(ca).start()
-    namespace, baseline_ns = f"bench{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:8]}"
+    namespace, baseline_ns, floor_ns = (f"bench{uuid.uuid4().hex[:8]}" for _ in range(3))
     ctx = Context(redis, Keys(namespace), Settings(rollbot_namespace=namespace, redis_url=REDIS_URL), Redactor([]))
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -247,26 +284,37 @@ def run() -> list[Row]:
             options = json.dumps(_gunicorn_options(port))
             bare = _bare_web([sys.executable, "-c", BARE_SERVER, options], env, port, slack)
             port = free_port()
+            options = json.dumps(_gunicorn_options(port))
+            floor_server = f"import {', '.join(WEB_FLOOR)}\n{BARE_SERVER}"
+            web_floor = _bare_web([sys.executable, "-c", floor_server, options], env, port, slack)
+            port = free_port()
             servers = _bare_web([sys.executable, "-m", "bench.servers", "bare", str(port)],
                                 {**env, "WEB_CONCURRENCY": str(WEB_WORKERS)}, port, slack)  # fmt: skip
             rq = _bare_worker(redis, baseline_ns)
+            worker_floor = _bare_worker(redis, floor_ns, WORKER_FLOOR)
     finally:
         slack.stop()
         pagerduty.stop()
         clean(redis, namespace)
         clean(redis, baseline_ns)
+        clean(redis, floor_ns)
     web_ratio, worker_ratio = web.pss / bare.pss, worker.pss / rq.pss
     return [
         Row("web memory (PSS)", f"`rollbot web` vs a bare Bolt app (ack only), same gunicorn options ({WEB_WORKERS} "
             "workers), after the same slash commands", web_ratio, f"PSS ≤ {TARGET:g}×", web_ratio <= TARGET,
             f"rollbot PSS {web.pss:.1f} MiB (RSS {web.rss:.1f}) vs bare PSS {bare.pss:.1f} MiB (RSS {bare.rss:.1f}), "
-            f"RSS ratio {web.rss / bare.rss:.2f}×, {web.processes} processes each; `bench.servers bare`, which "
-            f"imports rollbot before forking: PSS {servers.pss:.1f} MiB (RSS {servers.rss:.1f})"),
+            f"RSS ratio {web.rss / bare.rss:.2f}×, {web.processes} processes each; floor: the bare app with "
+            f"{_names(WEB_FLOOR)} imported in its master, unused, PSS {web_floor.pss:.1f} MiB "
+            f"({web_floor.pss / bare.pss:.2f}×), rollbot − floor {web.pss - web_floor.pss:+.1f} MiB; "
+            f"`bench.servers bare`, which imports rollbot before forking: PSS {servers.pss:.1f} MiB "
+            f"(RSS {servers.rss:.1f})"),
         Row("worker memory (PSS)", "`rollbot worker` (all queues) after one rollback vs `rq worker` after no-op jobs, "
             "both with RQ's scheduler", worker_ratio, f"PSS ≤ {TARGET:g}×", worker_ratio <= TARGET,
             f"rollbot PSS {worker.pss:.1f} MiB (RSS {worker.rss:.1f}) vs bare PSS {rq.pss:.1f} MiB (RSS "
             f"{rq.rss:.1f}), RSS ratio {worker.rss / rq.rss:.2f}×, {worker.processes} and {rq.processes} processes "
-            "(worker + scheduler), idle"),
+            f"(worker + scheduler), idle; floor: `rq worker` with {_names(WORKER_FLOOR)} imported, PSS "
+            f"{worker_floor.pss:.1f} MiB ({worker_floor.pss / rq.pss:.2f}×), rollbot − floor "
+            f"{worker.pss - worker_floor.pss:+.1f} MiB"),
     ]  # fmt: skip
 
 

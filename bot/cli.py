@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 from redis.exceptions import RedisError
 
-from bot import rehearsals, terminal
-from bot.procedures import redis_answers, run_procedure, write_back_journal
+from bot import terminal
+from bot.startup import redis_answers, write_back_journal
 from jobs.core.durations import parse_duration
 from jobs.core.exceptions import RollbotError, RunbookError, SettingsError, UnknownTargetError
 from jobs.core.keys import QUEUE_NAMES
@@ -20,13 +20,15 @@ from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import Process, Settings, get_settings
 from jobs.factory import get_context, get_redis
 from jobs.records import audit, journal
-from jobs.report import build_chart, build_report
 from jobs.runbook.catalog import catalog, load_catalog, runbook_files, runbook_for
 from jobs.runbook.loader import load_runbook, load_runbook_cached
 from jobs.runbook.model import Runbook
 from jobs.runs.enqueue import cli_actor
 from jobs.runs.lifecycle import cancel_run, sweep_interrupted
-from jobs.worker import run_worker
+
+# The procedures, rehearsals, reports and the worker are imported by the commands that use them:
+# `rollbot web` forks its gunicorn workers from this process, and every module imported here is
+# memory each of them carries without ever using it.
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ SERVICE_OPTION = click.option(
 @SERVICE_OPTION
 def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Roll PHASE back (break-glass: runs here, without Slack or workers, unless --enqueue)."""
+    from bot.procedures import run_procedure  # noqa: PLC0415 - the runner, executor and escalation
+
     run_procedure("rollback", phase, level, service, dry_run, yes, enqueue)
 
 
@@ -115,6 +119,8 @@ def rollback(phase: str, level: str | None, dry_run: bool, yes: bool, enqueue: b
 @SERVICE_OPTION
 def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Record PHASE's checkpoint and run its pre-flight safety checks."""
+    from bot.procedures import run_procedure  # noqa: PLC0415 - the runner, executor and escalation
+
     run_procedure("preflight", phase, None, service, dry_run, yes, enqueue)
 
 
@@ -126,6 +132,8 @@ def preflight(phase: str, dry_run: bool, yes: bool, enqueue: bool, service: str 
 @SERVICE_OPTION
 def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool, service: str | None) -> None:
     """Run PHASE's validation steps and the recovery checklist's commands."""
+    from bot.procedures import run_procedure  # noqa: PLC0415 - the runner, executor and escalation
+
     run_procedure("validation", phase, None, service, dry_run, yes, enqueue)
 
 
@@ -135,6 +143,8 @@ def validate(phase: str | None, dry_run: bool, yes: bool, enqueue: bool, service
 @SERVICE_OPTION
 def rehearse(phase: str, level: str | None, service: str | None) -> None:
     """Rehearse PHASE's LEVEL on a scratch clone (nothing real changes); exit 0 only when ready."""
+    from bot import rehearsals  # noqa: PLC0415 - the rehearsal's executor
+
     rehearsals.rehearse(phase, level, service)
 
 
@@ -143,6 +153,8 @@ def rehearse(phase: str, level: str | None, service: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per level.")
 def readiness(service: str | None, as_json: bool) -> None:
     """Every level's readiness: checkpoint age, last rehearsal, expected duration vs budget."""
+    from bot import rehearsals  # noqa: PLC0415 - the rehearsal's executor
+
     rehearsals.show_readiness(service, as_json)
 
 
@@ -188,6 +200,7 @@ def history(count: int) -> None:
               help="Also write the golden-path chart (PNG) to this file.")  # fmt: skip
 def report(run_id: str, chart: Path | None) -> None:
     """Print the incident report (Markdown) of rollback RUN_ID and its retries and escalations."""
+    from jobs.report import build_chart, build_report  # noqa: PLC0415 - only this command makes a report
 
     _start("cli", log_level="WARNING")
     ctx = get_context()
@@ -302,6 +315,8 @@ def worker(burst: bool, queues: str) -> None:
     names = [name.strip() for name in queues.split(",") if name.strip()]
     if not names or any(name not in QUEUE_NAMES for name in names):
         raise click.BadParameter(f"queues are {', '.join(QUEUE_NAMES)}", param_hint="--queues")
+    from jobs.worker import run_worker  # noqa: PLC0415 - RQ's worker and what its jobs need
+
     _start("worker")
     run_worker(burst=burst, queue_names=names)
 

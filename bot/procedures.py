@@ -12,11 +12,12 @@ from redis.exceptions import RedisError
 
 from bot import terminal
 from bot.live import LiveLine
+from bot.startup import redis_answers, write_back_journal
 from jobs.context import Context
 from jobs.core.exceptions import SettingsError
 from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import get_settings
-from jobs.factory import get_context, redis_client
+from jobs.factory import get_context
 from jobs.pagerduty.escalation import RunEscalation
 from jobs.records import journal
 from jobs.records.runs import RunRecord
@@ -25,28 +26,10 @@ from jobs.runbook.model import Runbook
 from jobs.runs import eta
 from jobs.runs.enqueue import cli_actor, create_run, enqueue_run, new_record
 from jobs.runs.eta import Estimate
-from jobs.runs.lifecycle import follow_up
 from jobs.runs.plan import Kind, Plan, manual_checklist_items, render_plan, select, with_checkpoint
 from jobs.runs.runner import execute_run, execute_without_redis
 from jobs.runs.steps import RunObserver
 from jobs.tasks import ESCALATION_WAIT_SECONDS
-
-
-def write_back_journal(who: str) -> list[str]:
-    """Runs this host made while Redis did not answer, written back now that it does."""
-    ctx = get_context()
-    return journal.replay_quietly(
-        ctx.redis, ctx.keys, ctx.settings.rollbot_state_dir, who, after=lambda run_id: follow_up(ctx, run_id)
-    )
-
-
-def redis_answers() -> bool:
-    """Whether Redis answers within about a second (the break-glass commands go on without it)."""
-    try:
-        redis_client(fail_fast=True).ping()
-    except RedisError:
-        return False
-    return True
 
 
 def _stop_from_signal(signum: int, _frame: object) -> None:

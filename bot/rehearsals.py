@@ -11,7 +11,7 @@ import click
 
 from bot import terminal
 from bot.live import LiveLine
-from bot.procedures import redis_answers, write_back_journal
+from bot.startup import redis_answers, write_back_journal
 from jobs.core.exceptions import NoCheckpointError, SettingsError
 from jobs.core.redaction import Redactor, configure_logging
 from jobs.core.settings import get_settings

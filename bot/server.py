@@ -1,8 +1,13 @@
-"""`rollbot web`: the WSGI app behind gunicorn (gthread workers), built after fork in each worker."""
+"""`rollbot web`: the WSGI app behind gunicorn (gthread workers), built after fork in each worker.
+
+The gunicorn master imports every listener and loads the runbooks before it forks, so its workers
+share those pages instead of each holding a copy (docs/benchmarks.md, web memory).
+"""
 
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,10 +16,15 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
+from bot import deps
 from bot.app import create_app
 from bot.web import WSGIApp, create_wsgi_app
+from jobs.core.exceptions import RunbookError
 from jobs.core.redaction import Redactor, redact_handlers
 from jobs.core.settings import get_settings
+from jobs.factory import ssl_context
+
+logger = logging.getLogger(__name__)
 
 THREADS_PER_WORKER = 16
 
@@ -89,8 +99,21 @@ def serve(
     """
     redactor = redactor or Redactor(get_settings().secret_values())
     options = {**gunicorn_options(host, port, workers, log_level), "logger_class": redacting_logger_class(redactor)}
+    load_before_fork()
     share_with_forks()
     _Server(factory, options).run()
+
+
+def load_before_fork() -> None:
+    """Load what every worker would otherwise load for itself and keep: the runbooks (read and
+    validated; each worker re-reads a file only when it changes) and the outbound clients' TLS
+    trust. The Bolt app itself is still built after fork: it starts a thread (`bot.identity`).
+    """
+    ssl_context()
+    try:
+        deps.catalog()
+    except RunbookError as error:  # the listeners answer with the problem; a fixed file is read then
+        logger.error("runbook unreadable: %s", error.user_message)
 
 
 def share_with_forks() -> None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
 from rq import Queue
 from slack_sdk import WebClient
@@ -24,6 +23,9 @@ from jobs.records.alerts import AlertStore
 from jobs.records.checkpoints import CheckpointStore
 from jobs.records.incidents import IncidentStore
 from jobs.records.runs import RunStore, utcnow
+
+if TYPE_CHECKING:  # the client is imported where one is built (jobs.factory), not by every process
+    from pagerduty import EventsApiV2Client, RestApiV2Client
 
 
 def _not_configured(*_args: object) -> Any:

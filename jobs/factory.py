@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import ssl
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pagerduty import EventsApiV2Client, RestApiV2Client
 from redis import Redis
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import AbstractBackoff, ExponentialBackoff, NoBackoff
 from redis.connection import SSLConnection, parse_url
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError, TimeoutError
@@ -28,6 +29,9 @@ from jobs.core.exceptions import SettingsError
 from jobs.core.keys import QUEUE_NAMES, Keys
 from jobs.core.redaction import Redactor
 from jobs.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pagerduty import EventsApiV2Client, RestApiV2Client
 
 
 class _SentinelConnection(SentinelManagedConnection):
@@ -49,23 +53,68 @@ class _SentinelSSLConnection(_SentinelConnection, SSLConnection):
     """`_SentinelConnection` over TLS."""
 
 
+T = TypeVar("T")
+
+
+class RedisOutage:
+    """Whether the Redis of one client is known to be away (`known`): from the moment a command
+    gave up after its retries until a command succeeds. Shared by every connection of the client.
+    """
+
+    def __init__(self) -> None:
+        self.known = False
+
+
+class OutageAwareRetry(Retry):
+    """redis-py's retry with backoff, as long as Redis is not known to be away. Once a command has
+    waited out every retry and failed, the client's later commands try once each (a fresh connection
+    each time, so Redis coming back is seen at once), until one succeeds: a process that goes on
+    without Redis (a run, from its journal) does not wait out the retries at every touch.
+    """
+
+    def __init__(self, backoff: AbstractBackoff, retries: int) -> None:
+        super().__init__(backoff, retries)
+        self.outage = RedisOutage()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OutageAwareRetry:
+        """redis-py gives every connection its own copy: the copies share the outage."""
+        clone = copy.copy(self)
+        clone._backoff = copy.deepcopy(self._backoff, memo)
+        clone._supported_errors = tuple(self._supported_errors)
+        return clone
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any) -> T:
+        """`do`, retried with backoff (once only while Redis is known to be away)."""
+        once = Retry(NoBackoff(), 0, self._supported_errors)
+        call = once.call_with_retry if self.outage.known else super().call_with_retry
+        try:
+            result = call(do, fail, *args, **kwargs)
+        except self._supported_errors:
+            self.outage.known = True
+            raise
+        self.outage.known = False
+        return result
+
+
 # What redis-py tells Redis about itself (CLIENT SETINFO), resolved once: by default every new
 # connection looks its own version up in the installed packages' metadata, milliseconds that a
 # work horse (a fresh connection) would spend before its first command.
-_DRIVER_INFO = DriverInfo(lib_version=get_lib_version())  # type: ignore[no-untyped-call]
+_DRIVER_INFO = DriverInfo(lib_version=get_lib_version())  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> Redis:
     """A Redis client for `REDIS_URL`, or for the master the `REDIS_SENTINELS` name when set (found
     again after a failover). Workers ride out blips and failovers (retries with backoff); the web
-    process fails fast (`fail_fast`) so a Slack request is always answered within 3 seconds.
+    process fails fast (`fail_fast`) so a Slack request is always answered within 3 seconds. Once
+    a worker's client has waited out its retries in vain, it tries each command once until Redis
+    answers again (`OutageAwareRetry`).
     `rediss://` connections trust `CA_BUNDLE` when it is set. `settings`: the process's by default.
     """
     settings = settings or get_settings()
     if fail_fast:
         retry, connect_timeout, timeout = Retry(NoBackoff(), retries=0), 0.5, 1.0
     else:
-        retry, connect_timeout, timeout = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 10.0
+        retry, connect_timeout, timeout = OutageAwareRetry(ExponentialBackoff(cap=2.0, base=0.1), retries=5), 5.0, 10.0
     options: dict[str, Any] = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": timeout,
@@ -85,7 +134,7 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
     master = settings.redis_sentinel_master
     if master is None:
         raise SettingsError("setting REDIS_SENTINEL_MASTER is required when REDIS_SENTINELS is set")
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         sentinels,
         sentinel_kwargs={
             "socket_connect_timeout": connect_timeout,
@@ -94,10 +143,10 @@ def redis_client(fail_fast: bool = False, settings: Settings | None = None) -> R
             **tls,
         },
     )
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     auth = {name: url[name] for name in ("username", "password", "db") if name in url}
     connection_class = _SentinelSSLConnection if tls_scheme else _SentinelConnection
-    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         master, connection_class=connection_class, **options, **auth, **tls
     )
     return client
@@ -109,7 +158,7 @@ def _tls_options(settings: Settings) -> dict[str, Any]:
     """
     if not settings.redis_url.startswith("rediss://"):
         return {}
-    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    url = parse_url(settings.redis_url)  # type: ignore[no-untyped-call, unused-ignore]
     options: dict[str, Any] = {}
     if settings.ca_bundle is not None:
         options["ssl_ca_certs"] = str(settings.ca_bundle)
@@ -215,6 +264,8 @@ def pagerduty_events(settings: Settings | None = None) -> EventsApiV2Client | No
     settings = settings or get_settings()
     if settings.pagerduty_routing_key is None:
         return None
+    from pagerduty import EventsApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = EventsApiV2Client(
         settings.pagerduty_routing_key.get_secret_value(), base_url=settings.pagerduty_events_url,
         verify=ssl_context(settings), timeout=PAGERDUTY_TIMEOUT_SECONDS,
@@ -228,6 +279,8 @@ def pagerduty_rest(from_email: str | None, settings: Settings | None = None) -> 
     settings = settings or get_settings()
     if settings.pagerduty_api_token is None:
         return None
+    from pagerduty import RestApiV2Client  # noqa: PLC0415 - loaded only by processes that use it
+
     client = RestApiV2Client(
         settings.pagerduty_api_token.get_secret_value(), default_from=from_email,
         base_url=settings.pagerduty_api_url, verify=ssl_context(), timeout=PAGERDUTY_TIMEOUT_SECONDS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import pickle
@@ -26,7 +27,7 @@ from jobs.alerts.monitor import ensure_monitors
 from jobs.context import Context
 from jobs.core.exceptions import RunbookError
 from jobs.core.keys import QUEUE_NAMES
-from jobs.core.task_names import Task
+from jobs.core.task_names import Task, all_tasks
 from jobs.factory import get_context, get_queue, get_slack_client
 from jobs.guardrails.access import ensure_group_refresh
 from jobs.host.process import kill_orphaned_group, step_groups_of
@@ -38,6 +39,10 @@ from jobs.runs.rehearsal_schedule import ensure_rehearsals
 logger = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_SECONDS = 60
+# How long RQ's command listener (a pubsub thread) waits before looking again whether it should stop.
+# A shutdown waits for it: redis-py's `PubSubWorkerThread.stop()` joins the thread, and a listener
+# that saw its channel unsubscribed first waits this long for a subscription (RQ's own: 60 s).
+COMMAND_LISTENER_POLL_SECONDS = 0.5
 IN_PROCESS_TASKS = frozenset({Task.MONITOR_POLL})  # run in the worker's own process, no fork
 
 
@@ -135,6 +140,18 @@ class RollbotWorker(Worker):
                 kill_orphaned_group(group, job_id)
             kill_step_processes(get_context(), job_id)
 
+    def subscribe(self) -> None:
+        """RQ's listener for worker commands (stop a job, shut down), polling every half second so
+        that a shutdown or the end of a burst never waits a minute for it; a command still wakes
+        it at once.
+        """
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = pubsub = self.connection.pubsub()
+        pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = pubsub.run_in_thread(  # type: ignore[assignment]  # RQ declares it None only
+            sleep_time=COMMAND_LISTENER_POLL_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Fork a work horse for the job, except for a health poll: a poll is quick and frequent
         (every second per source), so it runs in this process, as RQ's `SimpleWorker` runs every
@@ -205,6 +222,15 @@ def start_monitoring(ctx: Context) -> None:
     ensure_rehearsals(ctx, books)
 
 
+def preload_jobs() -> None:
+    """Import what RQ imports in every work horse to find a job's function (`jobs.tasks`, and with it
+    a rollback's runner, executor, notifier and escalation) here, once, before the horses fork from
+    this process: a rollback's horse starts with its code loaded and shares those pages.
+    """
+    for module in sorted({name.rpartition(".")[0] for name in all_tasks().values()}):
+        importlib.import_module(module)
+
+
 def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) -> bool:
     """Work `queue_names` (all of rollbot's queues by default, rollbacks first) with the scheduler on."""
     ctx = get_context()
@@ -219,6 +245,7 @@ def run_worker(burst: bool = False, queue_names: Sequence[str] = QUEUE_NAMES) ->
         connection=ctx.redis,
         maintenance_interval=MAINTENANCE_INTERVAL_SECONDS,
     )
+    preload_jobs()
     get_slack_client()  # built once here (its TLS trust loaded), not again in every work horse
     tempfile.gettempdir()  # found once here (Python writes a probe file), not again by every run's output file
     gc.collect()  # what is imported so far stays on pages the scheduler and work horses share …

@@ -32,10 +32,10 @@ from jobs.alerts import response as alert_response
 from jobs.context import Context
 from jobs.core.exceptions import RunNotFoundError
 from jobs.core.task_names import Task
-from jobs.host.health import http_client, metric_value, normalize
+from jobs.host.health import http_client, metric_value
 from jobs.records import measurements
 from jobs.records.alerts import TREND_LENGTH, Alert, AlertKind, new_alert_id
-from jobs.runbook.model import HealthSource, Runbook, Threshold
+from jobs.runbook.model import HealthSource, Runbook, Threshold, normalize
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.host.health import normalize
-from jobs.runbook.model import AlertRule, Runbook
+from jobs.runbook.model import AlertRule, Runbook, normalize
 
 BUILTIN_RULE_NAME = "manual-monitor"
 BUILTIN_PATTERN = r"CRITICAL: Golden Path health at (?P<value>[0-9]*\.?[0-9]+)%? - Triggering rollback"

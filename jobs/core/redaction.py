@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 MASK = "***"
 # Secrets that look like secrets, whether or not they are configured here: Slack tokens, passwords
@@ -23,6 +24,8 @@ _TOKEN_PATTERNS = (
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
 )
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+_SHORT_TEXT = 200  # characters: texts up to this long are remembered masked
+_SHORT_TEXTS_KEPT = 2048
 
 
 class Redactor:
@@ -31,9 +34,14 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         literal = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._pattern = re.compile("|".join([*map(re.escape, literal), *_TOKEN_PATTERNS]), re.DOTALL)
+        # Short texts come back again and again (an actor, an action, a step's title): masked once.
+        self._short = lru_cache(maxsize=_SHORT_TEXTS_KEPT)(self._mask)
 
     def __call__(self, text: str) -> str:
         """`text` with secrets masked."""
+        return self._short(text) if len(text) <= _SHORT_TEXT else self._mask(text)
+
+    def _mask(self, text: str) -> str:
         return self._pattern.sub(MASK, text)
 
 

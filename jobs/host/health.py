@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from jobs.runbook.model import HealthSource, Threshold
+from jobs.runbook.model import HealthSource, Threshold, normalize
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,6 @@ def http_client(ca_bundle: Path | None, timeout: float) -> httpx.Client:
     """An httpx client trusting `CA_BUNDLE` when it is set (the system's trust otherwise)."""
     verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
     return httpx.Client(verify=verify, timeout=timeout, follow_redirects=True)
-
-
-def normalize(value: float) -> float:
-    """A health value ≤ 1 is a fraction; > 1 is a percentage (docs/runbook.md)."""
-    return value / 100 if value > 1 else value
 
 
 def metric_value(payload: Any, threshold: Threshold, name: str) -> float | None:

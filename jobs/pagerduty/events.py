@@ -15,9 +15,8 @@ import logging
 import secrets
 import threading
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pagerduty
 from pydantic import BaseModel
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
@@ -35,6 +34,9 @@ from jobs.runbook.model import Runbook
 from jobs.slack import blocks, cards
 from jobs.slack.channel import shared_alert_channel
 from jobs.slack.notifier import alert_channel
+
+if TYPE_CHECKING:  # the client is loaded where an event is sent, not by every process importing this module
+    import pagerduty
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ def deliver(ctx: Context, event_id: str) -> bool:
 
 
 def _send(ctx: Context, event: PagerDutyEvent) -> bool:
+    import pagerduty  # noqa: PLC0415 - only where PagerDuty is called (jobs.factory builds the client)
+
     client = ctx.pagerduty_events()
     runbook = find_runbook(ctx, event.source)  # a broken runbook never stops a page: only its contacts are lost
     if client is None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pagerduty
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from jobs.context import Context
@@ -20,6 +19,9 @@ from jobs.core.exceptions import RollbotError
 from jobs.pagerduty.events import cancel_reminder, sync_card
 from jobs.records.incidents import Incident
 from jobs.slack.channel import shared_alert_channel
+
+if TYPE_CHECKING:  # the client is loaded where it is used, not by `rollbot web`, which only enqueues webhooks
+    import pagerduty
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +236,8 @@ def _dedup_key_of(ctx: Context, pd_id: str) -> str | None:
     rest = ctx.pagerduty_rest(ctx.settings.pagerduty_from_email)
     if rest is None:
         return None
+    import pagerduty  # noqa: PLC0415 - only where PagerDuty is called (jobs.factory builds the client)
+
     with rest:
         try:
             found = rest.rget(f"incidents/{pd_id}")

@@ -46,19 +46,19 @@ def remember(redis: Redis, keys: Keys, record: RunRecord) -> int:
     """Add the durations of the run's succeeded steps (a rehearsal's skipped ones are not run, so
     not counted); returns how many were added. One round trip.
     """
-    added = 0
-    with redis.pipeline(transaction=False) as pipe:
-        for step in record.steps:
-            if step.status != "succeeded" or step.duration is None:
-                continue
+    by_key: dict[str, list[str]] = {}  # steps of the same title share a key: one push for all of them
+    for step in record.steps:
+        if step.status == "succeeded" and step.duration is not None:
             key = keys.step_durations(record.service, record.phase, level_of(record), step.title)
-            pipe.lpush(key, f"{step.duration:.3f}")
-            pipe.ltrim(key, 0, KEEP - 1)
-            pipe.expire(key, DURATION_TTL_SECONDS)
-            added += 1
-        if added:
+            by_key.setdefault(key, []).append(f"{step.duration:.3f}")
+    if by_key:
+        with redis.pipeline(transaction=False) as pipe:
+            for key, durations in by_key.items():
+                pipe.lpush(key, *durations)
+                pipe.ltrim(key, 0, KEEP - 1)
+                pipe.expire(key, DURATION_TTL_SECONDS)
             pipe.execute()
-    return added
+    return sum(len(durations) for durations in by_key.values())
 
 
 def usual(redis: Redis, keys: Keys, service: str, phase: str, level: str, titles: Iterable[str]) -> list[Usual | None]:

@@ -72,12 +72,16 @@ class Journal:
 
     def append(self, op: str, **data: Any) -> int:
         """Append one entry (flushed to the OS at once); returns its index."""
+        self.append_all([Entry(op, data)])
+        return self.count - 1
+
+    def append_all(self, entries: list[Entry]) -> None:
+        """Append `entries` in one write (flushed to the OS at once)."""
         if self._file is None:
             raise RuntimeError("journal not open")
-        self._file.write(json.dumps({"op": op, **data}, default=str) + "\n")
+        self._file.write("".join(json.dumps({"op": e.op, **e.data}, default=str) + "\n" for e in entries))
         self._file.flush()
-        self.count += 1
-        return self.count - 1
+        self.count += len(entries)
 
     def entries(self) -> list[Entry]:
         """Every entry written so far."""
@@ -153,12 +157,12 @@ def write_back(
                 continue
 
 
-def record_entry(record: RunRecord, steps: list[StepRecord] | None = None) -> dict[str, Any]:
+def record_entry(record: RunRecord, steps: list[StepRecord] | None = None, whole: bool = True) -> dict[str, Any]:
     """A `record` entry's data: the record's hash fields (with only `steps` when given: the ones
-    that changed; written in order, the entries add up to the whole record), whether it is
-    active, when it was made.
+    that changed, and without the run's own field unless `whole`; written in order, the entries
+    add up to the whole record), whether it is active, when it was made.
     """
-    fields = record_fields(record, steps)
+    fields = record_fields(record, steps, whole)
     return {"run_id": record.run_id, "fields": fields, "active": record.is_active,
             "created": record.created_at.timestamp()}  # fmt: skip
 
@@ -175,10 +179,8 @@ def merged_record(entries: list[Entry]) -> dict[str, Any] | None:
 
 
 def _last_record(entries: list[Entry]) -> RunRecord | None:
-    for entry in reversed(entries):
-        if entry.op == "record":
-            return parse_record(entry.data["fields"])
-    return None
+    merged = merged_record(entries)
+    return parse_record(merged["fields"]) if merged is not None else None
 
 
 def _write(

@@ -254,11 +254,11 @@ class RunStore:
         return [record for record in found if record is not None]
 
 
-def record_fields(record: RunRecord, steps: list[StepRecord] | None = None) -> dict[str, str]:
-    """The record as its Redis hash fields: `record` (without steps) and one `step:<n>` per step
-    (of `steps` only, when given).
+def record_fields(record: RunRecord, steps: list[StepRecord] | None = None, whole: bool = True) -> dict[str, str]:
+    """The record as its Redis hash fields: `record` (without steps; left out when not `whole`:
+    only steps changed) and one `step:<n>` per step (of `steps` only, when given).
     """
-    fields = {"record": record.model_dump_json(exclude={"steps"})}
+    fields = {"record": record.model_dump_json(exclude={"steps"})} if whole or steps is None else {}
     fields |= {f"step:{step.index}": step.model_dump_json() for step in (record.steps if steps is None else steps)}
     return fields
 

@@ -99,7 +99,7 @@ def _scan(folder: Path) -> list[tuple[str, int, int]]:
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if os.path.splitext(entry.name)[1] not in RUNBOOK_SUFFIXES:
+            if not entry.name.endswith(RUNBOOK_SUFFIXES):
                 continue
             try:
                 if not entry.is_file():
@@ -127,10 +127,10 @@ def load_catalog(path: Path) -> Catalog:
         book = load_runbook_cached(path)
         return Catalog({book.service: book})
     versions = _scan(path)
-    files = [Path(file) for file, _, _ in versions]
     cached = _CACHE.get(path)
     if cached is not None and cached[0] == versions:
         return cached[1]
+    files = [Path(file) for file, _, _ in versions]
     books: dict[str, Runbook] = {}
     broken: dict[str, RunbookError] = {}
     where: dict[str, Path] = {}

@@ -158,6 +158,11 @@ STEP_KINDS = ("run", "git.checkpoint", "git.reset_to_checkpoint", "http.check", 
 # --- thresholds and health -------------------------------------------------------------
 
 
+def normalize(value: float) -> float:
+    """A health value ≤ 1 is a fraction; > 1 is a percentage (docs/runbook.md)."""
+    return value / 100 if value > 1 else value
+
+
 class Threshold(StrictModel):
     """A metric's limits. Fractions ≤ 1; values > 1 are percentages (docs/runbook.md)."""
 

@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
@@ -31,7 +32,9 @@ from jobs.runs import readiness
 from jobs.runs.enqueue import new_record
 from jobs.runs.plan import Plan, select, with_checkpoint
 from jobs.runs.readiness import RehearsalResult
-from jobs.runs.steps import RunObserver, open_state, run_steps
+
+if TYPE_CHECKING:  # the executor (and httpx) is imported by a rehearsal's run, not by the planning `rollbot web` does
+    from jobs.runs.steps import RunObserver
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +138,8 @@ def _execute(ctx: Context, record: RunRecord, runbook: Runbook, plan: Plan, noti
             return _refuse(ctx, record, f"could not clone {runbook.repo} for the rehearsal: {error.user_message}")
         rehearsed = dataclasses.replace(plan, runbook=runbook.model_copy(update={"repo": scratch}))
         rehearsed = with_checkpoint(rehearsed, plan.checkpoint, record.run_id)
+        from jobs.runs.steps import open_state, run_steps  # noqa: PLC0415 - see TYPE_CHECKING above
+
         with RunLease(ctx.redis, ctx.keys, record.run_id, ctx.settings.rollbot_lease_seconds) as lease:
             state = open_state(ctx, rehearsed.runbook, record, rehearsed, online=True)
             return run_steps(ctx, rehearsed, state, lease.cancel_requested, notify)

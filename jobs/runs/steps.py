@@ -99,8 +99,7 @@ def run_steps(
                 ended = {"actor": actor, "action": "step.end", "result": step.status,
                          "args": {"step": step.index, "title": step.title, "duration": took,
                                   "started_at": step.started_at.isoformat() if step.started_at else None}}  # fmt: skip
-            state.change(lambda _r: None, log_lines=lines, audit_entry=ended, steps=[step])
-            notify(step)
+            state.change(None, log_lines=lines, audit_entry=ended, steps=[step], then=lambda: notify(step))
             announce()
             if ended is not None and not fenced and (reason := state.owns()) is not None:
                 logger.warning("run %s stops before its next step: %s", run_id, reason)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,12 +11,13 @@ from rq.registry import ScheduledJobRegistry
 from jobs.context import Context
 from jobs.factory import get_queue
 from jobs.pagerduty.escalation import stakeholders_notified
-from jobs.pagerduty.events import reminder_job_id
+from jobs.pagerduty.events import BACKSTOP_DELAY, reminder_job_id
 from jobs.tasks import remind_stakeholders
 from tests.conftest import ONCALL, run_worker
 from tests.standins.pagerduty import PagerDutyStandIn
 from tests.standins.slack import SlackStandIn
 from tests.support.runs import FAILING_DEPLOY, phase3, rollback
+from tests.support.scheduled import make_due, scheduled_ids
 from tests.support.slack import cards
 
 
@@ -97,7 +97,11 @@ def test_pagerduty_failing_three_times_then_accepting_pages_once_and_says_so_lat
     assert "Primary: Lead Engineer (on-call rotation)" in phone[0] and "Tertiary: CTO" in phone[0]
     assert pagerduty.fail_events == []  # all three 500s were answered
     assert [r.status for r in pagerduty.received if r.path == "/v2/enqueue"] == [500, 500, 500]
-    time.sleep(5.5)  # the retried backstop delivery is due 5 s after the first attempt
+    # The retried backstop delivery is due 5 s after the first attempt (made due now, not waited for).
+    (backstop,) = [job for job in scheduled_ids(ctx, "notify") if job.startswith(ctx.keys.job("pd", "trigger-"))]
+    ended_at = ctx.runs.get(failed.run_id).ended_at
+    assert ended_at is not None
+    make_due(ctx, "notify", backstop, after=ended_at, delay=BACKSTOP_DELAY)
     run_worker(env)
 
     record = ctx.runs.get(failed.run_id)

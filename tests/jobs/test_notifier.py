@@ -12,11 +12,13 @@ from jobs.core.redis_values import text
 from jobs.factory import get_queue, get_slack_client
 from jobs.runbook.loader import load_runbook
 from jobs.runs.enqueue import enqueue_run
+from jobs.runs.notify_queue import DELIVERY_DELAY
 from jobs.runs.plan import select, with_checkpoint
 from jobs.slack.notifier import RunMessage
 from tests.conftest import git, run_worker
 from tests.standins.slack import Failure, SlackStandIn
 from tests.support.runs import ready_repo, rollback_plan
+from tests.support.scheduled import make_due
 from tests.support.slack import channel_posts, final_state
 
 
@@ -41,7 +43,8 @@ def test_final_state_is_delivered_once_slack_answers_again(
     assert ctx.keys.job("notify", record.run_id) in scheduled.get_job_ids()  # delivered later, retried with backoff
 
     slack.failures.clear()  # Slack is back
-    time.sleep(2.5)  # the delivery is due 2 s after the run ended
+    assert final.ended_at is not None  # the delivery is due 2 s after the run ended (made due now)
+    make_due(ctx, "notify", ctx.keys.job("notify", record.run_id), after=final.ended_at, delay=DELIVERY_DELAY)
     run_worker(env)
 
     assert final_state(slack)["status"] == "failed"

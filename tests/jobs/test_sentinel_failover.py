@@ -34,7 +34,7 @@ from tests.conftest import (
 from tests.standins.redis_servers import MASTER_NAME, RedisProcesses, sentinels_ready, wait_until
 from tests.support.cli import rollbot
 
-STEP_SECONDS = 6
+STEP_LIMIT_SECONDS = 60  # the deploy step waits for the test's release file, at most this long
 
 
 def _ha_settings(sentinels: list[int]) -> dict[str, str]:
@@ -46,9 +46,11 @@ def _ha_settings(sentinels: list[int]) -> dict[str, str]:
     }
 
 
-def _steps(marker: Path) -> str:
+def _steps(marker: Path, release: Path) -> str:
+    """A deploy step that runs until the test releases it (once the failover is done), then a restart."""
+    wait = f"i=0; while [ ! -e {release} ] && [ $i -lt {STEP_LIMIT_SECONDS * 20} ]; do sleep 0.05; i=$((i+1)); done"
     return (
-        f"- name: deploy\n  run: [sh, -c, 'echo deploy >> {marker}; sleep {STEP_SECONDS}']\n"
+        f"- name: deploy\n  run: [sh, -c, 'echo deploy >> {marker}; {wait}']\n"
         f"- name: restart\n  run: [sh, -c, 'echo restart >> {marker}']\n"
     )
 
@@ -68,6 +70,7 @@ def test_rollback_survives_a_master_crash_through_sentinel(
 ) -> None:
     redis = RedisProcesses(tmp_path / "redis")
     worker: subprocess.Popen[str] | None = None
+    marker, release = tmp_path / "marker.txt", tmp_path / "release"
     try:
         master = redis.server()
         replica = redis.server(replica_of=master)
@@ -80,8 +83,7 @@ def test_rollback_survives_a_master_crash_through_sentinel(
         _clear_caches()
         ctx = factory.get_context()  # the test reads through the sentinels too
 
-        marker = tmp_path / "marker.txt"
-        write_runbook(Path(env["RUNBOOK"]), repo, steps=_steps(marker))
+        write_runbook(Path(env["RUNBOOK"]), repo, steps=_steps(marker, release))
         done = rollbot(env, "preflight", "phase2", "--yes", **ha)
         assert done.returncode == 0, done.stderr
         checkpoint = ctx.checkpoints.get("sandbox", "phase2")
@@ -116,6 +118,7 @@ def test_rollback_survives_a_master_crash_through_sentinel(
 
         wait_until(promoted, 20, "the sentinels to promote the replica")
         failover_seconds = time.monotonic() - started
+        release.touch()  # the deploy step ends on the new master
 
         def ended() -> RunRecord | None:
             record = ctx.runs.get(queued.run_id)
@@ -144,6 +147,7 @@ def test_rollback_survives_a_master_crash_through_sentinel(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0
     finally:
+        release.touch()  # a failed test leaves no step waiting
         if worker is not None:
             stop_worker(worker)
         redis.stop_all()
