@@ -29,7 +29,6 @@ from jobs.pagerduty import escalation
 from jobs.pagerduty.escalation import RunEscalation
 from jobs.pagerduty.events import deliver
 from jobs.pagerduty.inbound import change_status, handle_webhook, thread_note
-from jobs.records.runs import RunTarget
 from jobs.runbook.catalog import catalog, runbook_for
 from jobs.runbook.model import Runbook
 from jobs.runs.runner import execute_queued_run
@@ -55,8 +54,7 @@ def _execute(run_id: str) -> str:
     with FirstNewsNotifier(ctx, run_id) as notifier:
         observers: list[RunObserver] = [notifier.changed, escalations.changed,
                                         lambda _step: home.request_refresh(ctx)]  # fmt: skip
-        said = RunTarget.from_meta(job.meta) if (job := get_current_job()) is not None else None
-        status = execute_queued_run(ctx, run_id, observers, said).status
+        status = execute_queued_run(ctx, run_id, observers).status
     escalations.wait(ESCALATION_WAIT_SECONDS)
     return status
 

@@ -47,6 +47,7 @@ class RunLease:
         self._away = False
         self._deferred = deferred
         self._held = False
+        self._starting = threading.Lock()
         self._thread = threading.Thread(target=self._keep, name=f"lease-{run_id}", daemon=True)
 
     def __enter__(self) -> RunLease:
@@ -81,7 +82,8 @@ class RunLease:
 
     def release(self) -> None:
         """Stop the keeper and give the lease up (what leaving does)."""
-        self._stopping.set()
+        with self._starting:
+            self._stopping.set()
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
         try:
@@ -90,9 +92,12 @@ class RunLease:
             logger.warning("could not delete lease %s; it expires on its own", self._lease_key)
 
     def keep(self) -> None:
-        """Start the keeper (renewals, cancel requests), once; call it from the thread that entered."""
-        if self._thread.ident is None and not self._stopping.is_set():
-            self._thread.start()
+        """Start the keeper (renewals, cancel requests), once, unless the lease was given up; from
+        any thread.
+        """
+        with self._starting:
+            if self._thread.ident is None and not self._stopping.is_set():
+                self._thread.start()
 
     def cancel_requested(self) -> str | None:
         """Who asked to cancel the run, once someone has."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from redis.exceptions import RedisError
 from redis.lock import Lock
+from rq import get_current_job
 
 from jobs.context import Context
 from jobs.core.exceptions import RollbotError, RunbookError, UnknownTargetError
@@ -29,11 +30,12 @@ from jobs.runs.steps import RunObserver, open_state, refuse, run_steps
 logger = logging.getLogger(__name__)
 
 
-def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = (),
-                       said: RunTarget | None = None) -> RunRecord:  # fmt: skip
-    """Load the run's service's runbook and execute the queued run `run_id` (the RQ job body).
-    `said`: what its job says the run is (then its record is read with the lock taken, in one go).
+def execute_queued_run(ctx: Context, run_id: str, observers: Sequence[RunObserver] = ()) -> RunRecord:
+    """Load the run's service's runbook and execute the queued run `run_id` (the RQ job body). What
+    the job says the run is (its `meta`) lets the record be read with the lock taken, in one go.
     """
+    job = get_current_job()
+    said = RunTarget.from_meta(job.meta) if job is not None and job.id == run_id else None
     target = said or RunTarget.of(ctx.runs.get(run_id))
     try:
         runbook = runbook_for(ctx, target.service)
@@ -217,7 +219,8 @@ def _execute_locked(ctx: Context, runbook: Runbook, record: RunRecord, plan: Pla
 
 def _keeping(lease: RunLease, notify: RunObserver) -> RunObserver:
     """`notify`, starting the lease's keeper with the run's first news (its first step is under way
-    by then): the thread's start never delays that step.
+    by then; news comes from the run and from its state's writer): the thread's start never delays
+    that step.
     """
 
     def told(step: StepRecord | None) -> None:

@@ -283,6 +283,7 @@ class FirstNewsNotifier:
     def __init__(self, ctx: Context, run_id: str) -> None:
         self.ctx, self.run_id = ctx, run_id
         self._notifier: RunNotifier | None = None
+        self._making = threading.Lock()  # (news comes from the run and from its state's writer)
 
     def __enter__(self) -> FirstNewsNotifier:
         return self
@@ -290,11 +291,15 @@ class FirstNewsNotifier:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._notifier is not None:
-            self._notifier.finish()
+        with self._making:
+            notifier = self._notifier
+        if notifier is not None:
+            notifier.finish()
 
     def changed(self, step: StepRecord | None = None) -> None:
-        """`RunNotifier.changed`, the notifier made first if need be."""
-        if self._notifier is None:
-            self._notifier = RunNotifier(RunMessage(self.ctx, self.ctx.slack, self.run_id))
-        self._notifier.changed(step)
+        """`RunNotifier.changed`, the notifier made first if need be (from any thread)."""
+        with self._making:
+            if self._notifier is None:
+                self._notifier = RunNotifier(RunMessage(self.ctx, self.ctx.slack, self.run_id))
+            notifier = self._notifier
+        notifier.changed(step)
