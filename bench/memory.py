@@ -312,7 +312,8 @@ def run() -> list[Row]:
             "both with RQ's scheduler", worker_ratio, f"PSS ≤ {TARGET:g}×", worker_ratio <= TARGET,
             f"rollbot PSS {worker.pss:.1f} MiB (RSS {worker.rss:.1f}) vs bare PSS {rq.pss:.1f} MiB (RSS "
             f"{rq.rss:.1f}), RSS ratio {worker.rss / rq.rss:.2f}×, {worker.processes} and {rq.processes} processes "
-            f"(worker + scheduler), idle; floor: `rq worker` with {_names(WORKER_FLOOR)} imported, PSS "
+            "(worker + scheduler, and rollbot's work horse standing by for the next job), idle; floor: "
+            f"`rq worker` with {_names(WORKER_FLOOR)} imported, PSS "
             f"{worker_floor.pss:.1f} MiB ({worker_floor.pss / rq.pss:.2f}×), rollbot − floor "
             f"{worker.pss - worker_floor.pss:+.1f} MiB"),
     ]  # fmt: skip
